@@ -1,0 +1,34 @@
+# `make test` and `make run` each set up .venv first (refreshed when setup.py or
+# constraints.txt change), so both work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WORKDIR ?= runs/demo
+
+.PHONY: setup test run lint format clean
+
+$(STAMP): setup.py constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,demo]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest
+
+run: setup
+	$(BIN)/python -m xling.main --workdir=$(WORKDIR)
+
+lint: setup
+	$(BIN)/ruff check xling tests experiments benchmarks
+	$(BIN)/ruff format --check xling tests experiments benchmarks
+
+format: setup
+	$(BIN)/ruff format xling tests experiments benchmarks
+	$(BIN)/ruff check --fix xling tests experiments benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

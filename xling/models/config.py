@@ -1,0 +1,102 @@
+"""The one configuration type shared by every llama-like decoder in xling."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import jax.numpy as jnp
+
+Activation = Literal["silu", "gelu_tanh", "gelu"]
+LayerType = Literal["global", "local"]
+
+_ACTIVATIONS = ("silu", "gelu_tanh", "gelu")
+_DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a decoder-only transformer.
+
+    Every numerics-relevant choice is an explicit field: a family file translates
+    its checkpoint's config into these fields and nothing else is consulted.
+    """
+
+    family: str
+    vocab_size: int
+    d_model: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    mlp_dim: int
+    activation: Activation = "silu"
+    norm_eps: float = 1e-6
+    # Gemma stores RMSNorm weights as w and applies (1 + w).
+    norm_offset: float = 0.0
+    qk_norm: bool = False
+    post_attn_norm: bool = False
+    post_ffn_norm: bool = False
+    embed_scale: float = 1.0
+    tie_embeddings: bool = True
+    rope_theta: float = 10_000.0
+    # Linear RoPE scaling factor of the global layers (inv_freq / rope_scale).
+    rope_scale: float = 1.0
+    # RoPE base of sliding-window layers when it differs from the global one (Gemma 3).
+    local_rope_theta: float | None = None
+    sliding_window: int | None = None
+    # One entry per layer; empty means every layer attends globally.
+    layer_types: tuple[LayerType, ...] = ()
+    # Attention logits are scaled by query_pre_attn_scalar**-0.5 (default: head_dim).
+    query_pre_attn_scalar: float | None = None
+    attn_logit_softcap: float | None = None
+    final_logit_softcap: float | None = None
+    max_seq_len: int = 8192
+    bos_id: int | None = None
+    eos_id: int | None = None
+    pad_id: int = 0
+    dtype: str = "float32"  # activations
+    param_dtype: str = "float32"
+    scan_layers: bool = True
+
+    def __post_init__(self) -> None:
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation {self.activation!r} is not one of {_ACTIVATIONS}")
+        for name in ("dtype", "param_dtype"):
+            if getattr(self, name) not in _DTYPES:
+                raise ValueError(f"{name} {getattr(self, name)!r} is not one of {_DTYPES}")
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_heads ({self.num_heads}) is not a multiple of num_kv_heads ({self.num_kv_heads})"
+            )
+        if self.layer_types:
+            if len(self.layer_types) != self.num_layers:
+                raise ValueError(
+                    f"layer_types has {len(self.layer_types)} entries for {self.num_layers} layers"
+                )
+            bad = set(self.layer_types) - {"global", "local"}
+            if bad:
+                raise ValueError(f"unknown layer types {sorted(bad)}; use 'global' or 'local'")
+            if "local" in self.layer_types and not self.sliding_window:
+                raise ValueError("local layers need a sliding_window")
+
+    @property
+    def is_local(self) -> tuple[bool, ...]:
+        if not self.layer_types:
+            return (False,) * self.num_layers
+        return tuple(t == "local" for t in self.layer_types)
+
+    @property
+    def attn_scale(self) -> float:
+        return float(self.query_pre_attn_scalar or self.head_dim) ** -0.5
+
+    @property
+    def compute_dtype(self) -> jnp.dtype:
+        return jnp.dtype(self.dtype)
+
+    @property
+    def weight_dtype(self) -> jnp.dtype:
+        return jnp.dtype(self.param_dtype)
+
+    def replace(self, **changes) -> ModelConfig:
+        return dataclasses.replace(self, **changes)

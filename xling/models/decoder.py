@@ -1,0 +1,212 @@
+"""The shared llama-like decoder: blocks stacked on a leading `layers` axis and scanned.
+
+Scanning keeps compile time flat in depth. Per-layer differences (sliding vs
+global attention, their RoPE bases) are data scanned alongside the weights,
+so every layer runs the same traced code.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from flax import nnx, struct
+
+from xling.models.config import ModelConfig
+from xling.models.layers import Attention, GatedMLP, RMSNorm, _param, rope_tables
+
+
+@struct.dataclass
+class KVCache:
+    """Keys/values of every layer in fixed slots; `index` is the next slot to write."""
+
+    keys: jax.Array  # [L, B, S, K, hd]
+    values: jax.Array  # [L, B, S, K, hd]
+    valid: jax.Array  # [B, S] bool: slot holds a real (non-padding) token
+    index: jax.Array  # [] int32
+
+    @classmethod
+    def empty(cls, cfg: ModelConfig, batch: int, length: int) -> KVCache:
+        shape = (cfg.num_layers, batch, length, cfg.num_kv_heads, cfg.head_dim)
+        return cls(
+            keys=jnp.zeros(shape, cfg.compute_dtype),
+            values=jnp.zeros(shape, cfg.compute_dtype),
+            valid=jnp.zeros((batch, length), bool),
+            index=jnp.zeros((), jnp.int32),
+        )
+
+
+@struct.dataclass
+class DecoderOutput:
+    """logits: [B, T, V] (None if not requested); hidden_states: [L + 1, B, T, D] or None.
+
+    hidden_states[0] is the (scaled) embedding output and hidden_states[l] the
+    residual stream after block l; the last entry is taken before the final norm.
+    """
+
+    logits: jax.Array | None
+    hidden_states: jax.Array | None = None
+    cache: KVCache | None = None
+
+
+class Block(nnx.Module):
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.attn_norm = RMSNorm(cfg.d_model, cfg)
+        self.attn = Attention(cfg, rngs=rngs)
+        self.ffn_norm = RMSNorm(cfg.d_model, cfg)
+        self.mlp = GatedMLP(cfg, rngs=rngs)
+        if cfg.post_attn_norm:
+            self.post_attn_norm = RMSNorm(cfg.d_model, cfg)
+        if cfg.post_ffn_norm:
+            self.post_ffn_norm = RMSNorm(cfg.d_model, cfg)
+
+    def __call__(self, x, cos, sin, mask, cache_kv, write_index):
+        """One layer. cache_kv: (keys, values) of this layer's cache, or None."""
+        h = self.attn_norm(x)
+        k, v = self.attn.project_kv(h, cos, sin)
+        if cache_kv is not None:
+            start = (0, write_index, 0, 0)
+            k = jax.lax.dynamic_update_slice(cache_kv[0], k.astype(cache_kv[0].dtype), start)
+            v = jax.lax.dynamic_update_slice(cache_kv[1], v.astype(cache_kv[1].dtype), start)
+        h = self.attn(h, cos, sin, k, v, mask)
+        if hasattr(self, "post_attn_norm"):
+            h = self.post_attn_norm(h)
+        x = x + h
+        h = self.mlp(self.ffn_norm(x))
+        if hasattr(self, "post_ffn_norm"):
+            h = self.post_ffn_norm(h)
+        return x + h, (k, v)
+
+
+def _stacked_blocks(cfg: ModelConfig, rngs: nnx.Rngs) -> Block:
+    @nnx.split_rngs(splits=cfg.num_layers)
+    @nnx.vmap(in_axes=(0,), out_axes=0)
+    def make(rngs: nnx.Rngs) -> Block:
+        return Block(cfg, rngs=rngs)
+
+    return make(rngs)
+
+
+class Decoder(nnx.Module):
+    """Token ids in, logits (and optionally every layer's residual stream) out."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        self.embed = _param(rngs, (cfg.vocab_size, cfg.d_model), ("vocab", "embed"), cfg.weight_dtype)
+        self.blocks = _stacked_blocks(cfg, rngs)
+        self.final_norm = RMSNorm(cfg.d_model, cfg)
+        if not cfg.tie_embeddings:
+            self.lm_head = _param(rngs, (cfg.d_model, cfg.vocab_size), ("embed", "vocab"), cfg.weight_dtype)
+
+    def embed_tokens(self, tokens: jax.Array) -> jax.Array:
+        dt = self.cfg.compute_dtype
+        table = self.embed[...]
+        x = jnp.take(table, tokens, axis=0)
+        # Scale in the parameter dtype first, as the reference implementations do.
+        return (x * jnp.asarray(self.cfg.embed_scale, table.dtype)).astype(dt)
+
+    def readout(self, h: jax.Array) -> jax.Array:
+        """Final norm + unembedding (+ softcap): the one readout the lens reuses."""
+        h = self.final_norm(h)
+        if self.cfg.tie_embeddings:
+            logits = jnp.einsum("...d,vd->...v", h, self.embed[...].astype(h.dtype))
+        else:
+            logits = h @ self.lm_head[...].astype(h.dtype)
+        logits = logits.astype(jnp.float32)
+        if self.cfg.final_logit_softcap:
+            cap = self.cfg.final_logit_softcap
+            logits = jnp.tanh(logits / cap) * cap
+        return logits
+
+    def __call__(
+        self,
+        tokens: jax.Array,
+        attention_mask: jax.Array | None = None,
+        *,
+        positions: jax.Array | None = None,
+        cache: KVCache | None = None,
+        return_hidden: bool = False,
+        return_logits: bool | str = True,
+    ) -> DecoderOutput:
+        """tokens, attention_mask: [B, T] (left padding: mask 0 on the pads).
+
+        Without `positions`, a token's position is the number of real tokens
+        before it, so a left-padded row equals the same prompt run alone.
+        With a cache, the T tokens are written at slots index..index+T-1.
+        return_logits: True (every position), "last" (only the last, [B, 1, V]) or False.
+        """
+        cfg = self.cfg
+        b, t = tokens.shape
+        if attention_mask is None:
+            attention_mask = jnp.ones((b, t), bool)
+        attention_mask = attention_mask.astype(bool)
+
+        if cache is None:
+            q_slots = jnp.arange(t)
+            kv_valid = attention_mask
+            offset = jnp.zeros((b,), jnp.int32)
+            write_index = None
+        else:
+            q_slots = cache.index + jnp.arange(t)
+            offset = cache.valid.sum(-1).astype(jnp.int32)
+            kv_valid = jax.lax.dynamic_update_slice(cache.valid, attention_mask, (0, cache.index))
+            write_index = cache.index
+        if positions is None:
+            positions = offset[:, None] + jnp.cumsum(attention_mask, axis=-1) - 1
+            positions = jnp.maximum(positions, 0)
+
+        kv_slots = jnp.arange(kv_valid.shape[1])
+        causal = (kv_slots[None, :] <= q_slots[:, None])[None] & kv_valid[:, None, :]
+        masks = {False: causal}
+        tables = {False: rope_tables(positions, cfg.head_dim, cfg.rope_theta, cfg.rope_scale)}
+        if any(cfg.is_local):
+            window = (q_slots[:, None] - kv_slots[None, :]) < cfg.sliding_window
+            masks[True] = causal & window[None]
+            tables[True] = rope_tables(positions, cfg.head_dim, cfg.local_rope_theta or cfg.rope_theta)
+        else:
+            masks[True], tables[True] = masks[False], tables[False]
+
+        def layer(block: Block, x, is_local, cache_kv):
+            cos, sin = jax.tree.map(lambda lo, gl: jnp.where(is_local, lo, gl), tables[True], tables[False])
+            mask = jnp.where(is_local, masks[True], masks[False])
+            return block(x, cos, sin, mask, cache_kv, write_index)
+
+        x = self.embed_tokens(tokens)
+        is_local = jnp.asarray(cfg.is_local)
+        cache_kv = None if cache is None else (cache.keys, cache.values)
+        x, hidden, new_kv = _run_layers(
+            self.blocks, layer, x, is_local, cache_kv, scan=cfg.scan_layers, collect=return_hidden
+        )
+
+        hidden_states = None
+        if return_hidden:
+            hidden_states = jnp.concatenate([self.embed_tokens(tokens)[None], hidden], axis=0)
+        new_cache = None
+        if cache is not None:
+            new_cache = KVCache(new_kv[0], new_kv[1], kv_valid, cache.index + t)
+        if return_logits == "last":
+            x = x[:, -1:]
+        logits = self.readout(x) if return_logits else None
+        return DecoderOutput(logits=logits, hidden_states=hidden_states, cache=new_cache)
+
+
+def _run_layers(blocks: Block, layer, x, is_local, cache_kv, *, scan: bool, collect: bool):
+    """Apply every layer; returns (x, per-layer outputs [L, ...] or None, per-layer (k, v))."""
+    graphdef, state = nnx.split(blocks)
+
+    def body(x, xs):
+        layer_state, local, kv = xs
+        x, new_kv = layer(nnx.merge(graphdef, layer_state), x, local, kv)
+        return x, (x if collect else None, new_kv if kv is not None else None)
+
+    xs = (state, is_local, cache_kv)
+    if scan:
+        x, (hidden, new_kv) = jax.lax.scan(body, x, xs)
+        return x, hidden, new_kv
+    outs = []
+    for i in range(is_local.shape[0]):
+        x, out = body(x, jax.tree.map(functools.partial(lambda i, a: a[i], i), xs))
+        outs.append(out)
+    hidden, new_kv = jax.tree.map(lambda *a: jnp.stack(a), *outs)
+    return x, hidden, new_kv

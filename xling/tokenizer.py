@@ -1,0 +1,96 @@
+"""Tokenizers: a thin wrapper over `tokenizers` with left-padded batching.
+
+A GGUF file carries its vocabulary; transformers converts it to a fast
+tokenizer once (tens of seconds for a 262k vocabulary) and the resulting
+`tokenizer.json` is cached, so later loads need only `tokenizers`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tokenizers
+
+
+class Tokenizer:
+    def __init__(self, tok: tokenizers.Tokenizer, *, bos_id: int | None, eos_id: int | None, pad_id: int):
+        self.tok = tok
+        self.bos_id, self.eos_id, self.pad_id = bos_id, eos_id, pad_id
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Tokenizer:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"tokenizer file not found: {path}")
+        tok = tokenizers.Tokenizer.from_file(str(path))
+        special = _special_ids(path.parent, tok)
+        return cls(tok, **special)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tok.get_vocab_size(with_added_tokens=True)
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return self.tok.encode(text, add_special_tokens=add_special_tokens).ids
+
+    def batch(self, texts: list[str], add_special_tokens: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Left-padded ids and mask, both [B, T]: the last column is every prompt's last token."""
+        rows = [e.ids for e in self.tok.encode_batch(texts, add_special_tokens=add_special_tokens)]
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self.pad_id, np.int32)
+        mask = np.zeros((len(rows), width), bool)
+        for i, row in enumerate(rows):
+            if row:
+                ids[i, width - len(row) :] = row
+                mask[i, width - len(row) :] = True
+        return ids, mask
+
+    def decode(self, ids, skip_special_tokens: bool = True) -> str:
+        return self.tok.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
+
+    def id_to_token(self, i: int) -> str | None:
+        return self.tok.id_to_token(int(i))
+
+    def token_to_id(self, token: str) -> int | None:
+        return self.tok.token_to_id(token)
+
+
+def _special_ids(directory: Path, tok: tokenizers.Tokenizer) -> dict:
+    config = {}
+    cfg_path = directory / "tokenizer_config.json"
+    if cfg_path.is_file():
+        config = json.loads(cfg_path.read_text())
+
+    def lookup(key: str) -> int | None:
+        value = config.get(key)
+        if isinstance(value, dict):
+            value = value.get("content")
+        return tok.token_to_id(value) if isinstance(value, str) else None
+
+    pad = lookup("pad_token")
+    return {"bos_id": lookup("bos_token"), "eos_id": lookup("eos_token"), "pad_id": 0 if pad is None else pad}
+
+
+def tokenizer_from_gguf(gguf_path: str | Path, cache_dir: str | Path) -> Tokenizer:
+    """Tokenizer of a GGUF file, converted once and cached under cache_dir."""
+    cache_dir = Path(cache_dir)
+    target = cache_dir / "tokenizer.json"
+    if not target.is_file():
+        from transformers import AutoTokenizer  # only needed for the one-time conversion
+
+        gguf_path = Path(gguf_path)
+        hf_tok = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        # Write to a sibling temp dir and rename: a killed conversion leaves no half cache.
+        tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".tok-"))
+        hf_tok.save_pretrained(str(tmp))
+        for name in ("tokenizer_config.json", "tokenizer.json"):  # tokenizer.json last: it marks done
+            os.replace(tmp / name, cache_dir / name)
+        for leftover in tmp.iterdir():
+            leftover.unlink()
+        tmp.rmdir()
+    return Tokenizer.from_file(target)
