@@ -129,7 +129,7 @@ class GGUFFile:
             return raw
 
     def read(self, name: str) -> np.ndarray:
-        shape, raw_type, offset = self._tensors[name]
+        shape, _, offset = self._tensors[name]
         qtype = self.qtype(name)
         if qtype not in SUPPORTED_TYPES:
             label = qtype.name if isinstance(qtype, Q) else f"#{qtype}"
