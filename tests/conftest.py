@@ -1,0 +1,69 @@
+"""Shared fixtures. The real-model fixtures are session-scoped: loading Gemma 3
+270M and its transformers reference once costs about a minute on 2 cores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from flax import nnx
+
+from xling.models.config import ModelConfig
+from xling.models.decoder import Decoder
+
+
+def tiny_config(**overrides) -> ModelConfig:
+    """A small Gemma-3-like config exercising every feature of the decoder."""
+    base = dict(
+        family="tiny",
+        vocab_size=97,
+        d_model=32,
+        num_layers=4,
+        num_heads=4,
+        num_kv_heads=2,
+        head_dim=8,
+        mlp_dim=48,
+        activation="gelu_tanh",
+        norm_offset=1.0,
+        qk_norm=True,
+        post_attn_norm=True,
+        post_ffn_norm=True,
+        embed_scale=32**0.5,
+        rope_theta=1_000_000.0,
+        local_rope_theta=10_000.0,
+        sliding_window=3,
+        layer_types=("local", "local", "local", "global"),
+        query_pre_attn_scalar=8,
+        pad_id=0,
+    )
+    base.update(overrides)
+    return ModelConfig(**base)
+
+
+def tiny_model(seed: int = 0, **overrides) -> Decoder:
+    model = Decoder(tiny_config(**overrides), rngs=nnx.Rngs(seed))
+    # Norm scales start at zero (offset 1); perturb them so the tests see them.
+    state = nnx.state(model, nnx.Param)
+    rng = np.random.default_rng(seed)
+    for path, var in nnx.to_flat_state(state):
+        if "scale" in path:
+            var.value = var.value + 0.1 * rng.standard_normal(var.value.shape).astype(np.float32)
+    return model
+
+
+@pytest.fixture(scope="session")
+def gemma():
+    import xling
+
+    return xling.load("gemma3-270m")
+
+
+@pytest.fixture(scope="session")
+def hf_gemma(gemma):
+    """transformers' Gemma3ForCausalLM and tokenizer from the same GGUF file, fp32 on CPU."""
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = dict(gguf_file=gemma.path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gemma.path.parent), dtype=torch.float32, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(str(gemma.path.parent), **kwargs)
+    return model.eval(), tokenizer
