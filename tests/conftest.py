@@ -67,3 +67,30 @@ def hf_gemma(gemma):
     model = AutoModelForCausalLM.from_pretrained(str(gemma.path.parent), dtype=torch.float32, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(str(gemma.path.parent), **kwargs)
     return model.eval(), tokenizer
+
+
+def write_gguf(path, arch: str = "gemma3", tensors: dict | None = None, metadata: dict | None = None):
+    """Write a GGUF file with gguf's own writer. tensors: name -> float array, or
+    (uint8 block bytes [rows, row_bytes], GGMLQuantizationType)."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), arch)
+    for key, value in (metadata or {}).items():
+        if isinstance(value, bool):
+            writer.add_bool(key, value)
+        elif isinstance(value, int):
+            writer.add_uint32(key, value)
+        elif isinstance(value, float):
+            writer.add_float32(key, value)
+        else:
+            writer.add_string(key, value)
+    for name, value in (tensors or {}).items():
+        if isinstance(value, tuple):
+            writer.add_tensor(name, value[0], raw_dtype=value[1])
+        else:
+            writer.add_tensor(name, value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -12,7 +12,7 @@ import platformdirs
 
 from xling.checkpoints.gguf_file import GGUFFile
 from xling.checkpoints.loader import Placer, load_decoder
-from xling.errors import UnknownModelError, UnsupportedError
+from xling.errors import CheckpointError, UnknownModelError, UnsupportedError
 from xling.models import gemma3
 from xling.models.config import ModelConfig
 from xling.models.decoder import Decoder
@@ -86,33 +86,42 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def load(
-    name_or_path: str | os.PathLike,
+def load_checkpoint(
+    path: str | os.PathLike,
     *,
     dtype: str = "float32",
     param_dtype: str = "float32",
     scan_layers: bool = True,
     place: Placer | None = None,
-) -> LoadedModel:
-    """Load a model and its tokenizer by registry name or from a local `.gguf` file."""
-    path = resolve(name_or_path)
-    if path.suffix != ".gguf" and not path.is_dir():
-        raise UnsupportedError(f"{path}: expected a .gguf file")
+) -> Decoder:
+    """The model of a local `.gguf` file (no tokenizer)."""
     ckpt = GGUFFile(path)
     if ckpt.architecture not in GGUF_FAMILIES:
         known = ", ".join(sorted(GGUF_FAMILIES))
         raise UnsupportedError(f"{path}: GGUF architecture {ckpt.architecture!r} is not supported ({known})")
     to_config, keymap = GGUF_FAMILIES[ckpt.architecture]
-    vocab = ckpt.shape("token_embd.weight")[0]
-    cfg = to_config(ckpt.metadata, vocab).replace(
-        dtype=dtype, param_dtype=param_dtype, scan_layers=scan_layers
-    )
+    if "token_embd.weight" not in ckpt.names():
+        raise CheckpointError(f"{path}: missing tensor 'token_embd.weight'")
     meta = ckpt.metadata
-    cfg = cfg.replace(
+    cfg = to_config(meta, ckpt.shape("token_embd.weight")[0]).replace(
+        dtype=dtype,
+        param_dtype=param_dtype,
+        scan_layers=scan_layers,
         bos_id=meta.get("tokenizer.ggml.bos_token_id"),
         eos_id=meta.get("tokenizer.ggml.eos_token_id"),
         pad_id=meta.get("tokenizer.ggml.padding_token_id", 0),
     )
-    model = load_decoder(cfg, ckpt, keymap, place)
+    return load_decoder(cfg, ckpt, keymap, place)
+
+
+def load(name_or_path: str | os.PathLike, **kwargs) -> LoadedModel:
+    """Model and tokenizer by registry name or from a local `.gguf` file.
+
+    Keyword arguments go to `load_checkpoint` (dtype, param_dtype, scan_layers, place).
+    """
+    path = resolve(name_or_path)
+    if path.suffix != ".gguf":
+        raise UnsupportedError(f"{path}: expected a .gguf file")
+    model = load_checkpoint(path, **kwargs)
     tokenizer = tokenizer_from_gguf(path, cache_root() / "tokenizers" / _file_digest(path))
-    return LoadedModel(model=model, tokenizer=tokenizer, config=cfg, path=path)
+    return LoadedModel(model=model, tokenizer=tokenizer, config=model.cfg, path=path)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import tokenizers
 
+from xling.errors import CheckpointError
+
 
 class Tokenizer:
     def __init__(self, tok: tokenizers.Tokenizer, *, bos_id: int | None, eos_id: int | None, pad_id: int):
@@ -83,7 +85,12 @@ def tokenizer_from_gguf(gguf_path: str | Path, cache_dir: str | Path) -> Tokeniz
         from transformers import AutoTokenizer  # only needed for the one-time conversion
 
         gguf_path = Path(gguf_path)
-        hf_tok = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+        try:
+            hf_tok = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+        except Exception as e:  # transformers raises many types here; the cause is what matters
+            raise CheckpointError(
+                f"{gguf_path}: could not build a tokenizer from its vocabulary ({e})"
+            ) from e
         cache_dir.mkdir(parents=True, exist_ok=True)
         # Write to a sibling temp dir and rename: a killed conversion leaves no half cache.
         tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".tok-"))

@@ -117,3 +117,13 @@ def load_decoder(
 
     nnx.replace_by_pure_dict(state, params)
     return nnx.merge(graphdef, state)
+
+
+def export_tensors(model: Decoder, keymap: KeyMap) -> dict[str, np.ndarray]:
+    """The inverse of `load_decoder`: checkpoint-named tensors in checkpoint orientation."""
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    out = {}
+    for name, target, layer, transform in keymap.expand(model.cfg.num_layers):
+        value = np.asarray(_get(params, target), dtype=np.float32)
+        out[name] = TRANSFORMS[transform].inverse(value if layer is None else value[layer])
+    return out

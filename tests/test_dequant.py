@@ -1,0 +1,126 @@
+"""Dequantization per GGUF block type, on blocks packed here by hand from known codes.
+
+Each packer writes llama.cpp's block layout (ggml-common.h) from integer codes;
+the expected values are computed from the same codes with the format's
+defining formula, so a layout or formula mistake on either side shows up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import write_gguf
+from gguf import GGMLQuantizationType as Q
+
+from xling.checkpoints.gguf_file import GGUFFile
+from xling.errors import UnsupportedError
+
+RNG = np.random.default_rng(0)
+
+
+def f16(x: float) -> bytes:
+    return np.float16(x).tobytes()
+
+
+def q8_0(rows: int):
+    """32 values per block: d * q, q int8."""
+    d = np.float16(0.25)
+    codes = RNG.integers(-128, 128, (rows, 32), dtype=np.int8)
+    blocks = [f16(d) + codes[r].tobytes() for r in range(rows)]
+    return blocks, float(d) * codes.astype(np.float32)
+
+
+def q5_0(rows: int):
+    """32 values per block: d * (q - 16), q 5-bit: low nibbles in qs, fifth bits in qh."""
+    d = np.float16(-0.5)
+    codes = RNG.integers(0, 32, (rows, 32))
+    blocks = []
+    for r in range(rows):
+        q = codes[r]
+        qh = sum(int(q[j] >> 4) << j for j in range(32))
+        qs = bytes(int(q[j] & 15) | (int(q[j + 16] & 15) << 4) for j in range(16))
+        blocks.append(f16(d) + qh.to_bytes(4, "little") + qs)
+    return blocks, float(d) * (codes - 16).astype(np.float32)
+
+
+def _pack_k4_scales(sc: np.ndarray, mn: np.ndarray) -> bytes:
+    """Eight 6-bit scales and mins in 12 bytes (get_scale_min_k4's inverse)."""
+    out = bytearray(12)
+    for j in range(4):
+        out[j] = (sc[j] & 63) | ((sc[j + 4] >> 4) << 6)
+        out[j + 4] = (mn[j] & 63) | ((mn[j + 4] >> 4) << 6)
+        out[j + 8] = (sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4)
+    return bytes(out)
+
+
+def q4_k(rows: int):
+    """256 values, 8 sub-blocks of 32: d * sc_j * q - dmin * m_j, q 4-bit, sc/m 6-bit."""
+    d, dmin = np.float16(0.125), np.float16(0.0625)
+    blocks, values = [], np.zeros((rows, 256), np.float32)
+    for r in range(rows):
+        sc, mn = RNG.integers(0, 64, 8), RNG.integers(0, 64, 8)
+        q = RNG.integers(0, 16, 256)
+        qs = bytearray(128)
+        for pair in range(4):  # sub-blocks 2p and 2p+1 share 32 bytes: low and high nibbles
+            for lane in range(32):
+                qs[32 * pair + lane] = q[64 * pair + lane] | (q[64 * pair + 32 + lane] << 4)
+        blocks.append(f16(d) + f16(dmin) + _pack_k4_scales(sc, mn) + bytes(qs))
+        for j in range(8):
+            values[r, 32 * j : 32 * j + 32] = float(d) * sc[j] * q[32 * j : 32 * j + 32] - float(dmin) * mn[j]
+    return blocks, values
+
+
+def q6_k(rows: int):
+    """256 values, 16 sub-blocks of 16: d * sc_j * (q - 32), q 6-bit, sc int8."""
+    d = np.float16(0.03125)
+    blocks, values = [], np.zeros((rows, 256), np.float32)
+    for r in range(rows):
+        sc = RNG.integers(-128, 128, 16).astype(np.int8)
+        q = RNG.integers(0, 64, 256)
+        ql, qh = bytearray(128), bytearray(64)
+        for half in range(2):  # each 128-value half: 64 ql bytes, 32 qh bytes
+            base, lo, hi = 128 * half, 64 * half, 32 * half
+            for lane in range(32):
+                q1, q2, q3, q4 = (q[base + lane + 32 * k] for k in range(4))
+                ql[lo + lane] = (q1 & 15) | ((q3 & 15) << 4)
+                ql[lo + lane + 32] = (q2 & 15) | ((q4 & 15) << 4)
+                qh[hi + lane] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6)
+        blocks.append(bytes(ql) + bytes(qh) + sc.tobytes() + f16(d))
+        for j in range(16):
+            values[r, 16 * j : 16 * j + 16] = float(d) * float(sc[j]) * (q[16 * j : 16 * j + 16] - 32)
+    return blocks, values
+
+
+PACKERS = {Q.Q8_0: (q8_0, 34), Q.Q5_0: (q5_0, 22), Q.Q4_K: (q4_k, 144), Q.Q6_K: (q6_k, 210)}
+
+
+@pytest.mark.parametrize("qtype", list(PACKERS), ids=lambda q: q.name)
+def test_block_dequantization(tmp_path, qtype):
+    packer, block_bytes = PACKERS[qtype]
+    rows = 3
+    blocks, expected = packer(rows * 2)  # two blocks per row
+    assert all(len(b) == block_bytes for b in blocks)
+    raw = np.frombuffer(b"".join(blocks), np.uint8).reshape(rows, 2 * block_bytes)
+    path = write_gguf(tmp_path / "t.gguf", tensors={"w": (raw, qtype)})
+    ckpt = GGUFFile(path)
+    assert ckpt.qtype("w") == qtype
+    got = ckpt.read("w")
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected.reshape(rows, -1))
+
+
+def test_float_tensors(tmp_path):
+    a32 = RNG.standard_normal((4, 6)).astype(np.float32)
+    a16 = RNG.standard_normal((2, 3, 8)).astype(np.float16)
+    path = write_gguf(tmp_path / "t.gguf", tensors={"a": a32, "b": a16})
+    ckpt = GGUFFile(path)
+    assert ckpt.shape("b") == (2, 3, 8)
+    np.testing.assert_array_equal(ckpt.read("a"), a32)
+    np.testing.assert_array_equal(ckpt.read("b"), a16.astype(np.float32))
+
+
+def test_unsupported_quant_type_is_named(tmp_path):
+    raw = np.zeros((2, 18), np.uint8)  # one Q4_0 block per row
+    path = write_gguf(tmp_path / "t.gguf", tensors={"w": (raw, Q.Q4_0)})
+    with pytest.raises(UnsupportedError, match=r"'w' has quantization type Q4_0.*supported: "):
+        GGUFFile(path).read("w")
