@@ -210,3 +210,20 @@ def _run_layers(blocks: Block, layer, x, is_local, cache_kv, *, scan: bool, coll
         outs.append(out)
     hidden, new_kv = jax.tree.map(lambda *a: jnp.stack(a), *outs)
     return x, hidden, new_kv
+
+
+def jit_forward(model: Decoder, *, return_hidden: bool = False, return_logits: bool | str = True):
+    """A compiled `(tokens, attention_mask) -> DecoderOutput` bound to the model's current weights."""
+    graphdef, state = nnx.split(model)
+
+    @jax.jit
+    def forward(state, tokens, attention_mask):
+        module = nnx.merge(graphdef, state)
+        return module(tokens, attention_mask, return_hidden=return_hidden, return_logits=return_logits)
+
+    def call(tokens, attention_mask=None) -> DecoderOutput:
+        tokens = jnp.asarray(tokens)
+        mask = jnp.ones(tokens.shape, bool) if attention_mask is None else jnp.asarray(attention_mask, bool)
+        return forward(state, tokens, mask)
+
+    return call
