@@ -24,7 +24,7 @@ def tiny_config(**overrides) -> ModelConfig:
         mlp_dim=48,
         activation="gelu_tanh",
         norm_offset=1.0,
-        qk_norm=True,
+        qk_norm="head",
         post_attn_norm=True,
         post_ffn_norm=True,
         embed_scale=32**0.5,

@@ -30,8 +30,37 @@ def _from_heads_out(x: np.ndarray) -> np.ndarray:
     return x.reshape(-1, x.shape[-1]).T
 
 
+def _bloom_qkv(x: np.ndarray, shapes: tuple[Shape, ...]) -> tuple[np.ndarray, ...]:
+    # BLOOM fuses q, k, v per head: rows ordered [head, (q|k|v), head_dim].
+    heads, head_dim = shapes[0][1:]
+    x = x.reshape(heads, 3, head_dim, -1)
+    return tuple(x[:, i].transpose(2, 0, 1) for i in range(3))
+
+
+def _bloom_qkv_inv(parts: tuple[np.ndarray, ...]) -> np.ndarray:
+    stacked = np.stack([p.transpose(1, 2, 0) for p in parts], axis=1)
+    return stacked.reshape(-1, stacked.shape[-1])
+
+
+def _bloom_qkv_bias(x: np.ndarray, shapes: tuple[Shape, ...]) -> tuple[np.ndarray, ...]:
+    x = x.reshape(shapes[0][0], 3, shapes[0][1])
+    return tuple(x[:, i] for i in range(3))
+
+
+def _gpt2_qkv(x: np.ndarray, shapes: tuple[Shape, ...]) -> tuple[np.ndarray, ...]:
+    # GPT-2's Conv1D is [in, out] with q | k | v concatenated along out.
+    return tuple(p.reshape(s) for p, s in zip(np.split(x, 3, axis=-1), shapes, strict=True))
+
+
+def _gpt2_qkv_inv(parts: tuple[np.ndarray, ...]) -> np.ndarray:
+    lead = parts[0].shape[:-2] if parts[0].ndim == 3 else ()
+    return np.concatenate([p.reshape(*lead, -1) for p in parts], axis=-1)
+
+
 @dataclasses.dataclass(frozen=True)
 class Transform:
+    """forward(tensor, target shape) -> param; with several targets, shapes and params are tuples."""
+
     forward: Callable[[np.ndarray, Shape], np.ndarray]
     inverse: Callable[[np.ndarray], np.ndarray]
 
@@ -42,20 +71,34 @@ TRANSFORMS: dict[str, Transform] = {
     # attention projections with the head axes split out
     "heads_in": Transform(_to_heads, _from_heads_in),
     "heads_out": Transform(_to_heads, _from_heads_out),
+    # [heads*head_dim] <-> [heads, head_dim] (biases, OLMo 2 q/k norms)
+    "split_heads": Transform(lambda x, s: x.reshape(s), lambda x: x.reshape(-1)),
+    # GPT-2 Conv1D output projection: [heads*head_dim, d] <-> [heads, head_dim, d]
+    "merge_heads_rows": Transform(lambda x, s: x.reshape(s), lambda x: x.reshape(-1, x.shape[-1])),
     # llama.cpp writes Gemma's RMSNorm weights as (1 + w); HF and xling keep w.
     "minus_one": Transform(lambda x, s: x - 1.0, lambda x: x + 1.0),
+    # fused q/k/v tensors -> three params
+    "bloom_qkv": Transform(_bloom_qkv, _bloom_qkv_inv),
+    "bloom_qkv_bias": Transform(_bloom_qkv_bias, lambda parts: np.stack(parts, axis=1).reshape(-1)),
+    "gpt2_qkv": Transform(_gpt2_qkv, _gpt2_qkv_inv),
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
     source: str  # may contain "{layer}"
-    target: str  # "/"-separated param path; "blocks/..." params are stacked over layers
+    # "/"-separated param path ("blocks/..." params are stacked over layers), or a
+    # tuple of paths for a fused tensor that the transform splits.
+    target: str | tuple[str, ...]
     transform: str = "identity"
 
     @property
     def per_layer(self) -> bool:
         return "{layer}" in self.source
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return self.target if isinstance(self.target, tuple) else (self.target,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,31 +110,31 @@ class KeyMap:
             if rule.transform not in TRANSFORMS:
                 raise ValueError(f"unknown transform {rule.transform!r} in rule {rule}")
 
-    def expand(self, num_layers: int) -> Iterator[tuple[str, str, int | None, str]]:
-        """Yields (source name, param path, layer index or None, transform)."""
+    def expand(self, num_layers: int) -> Iterator[tuple[str, tuple[str, ...], int | None, str]]:
+        """Yields (source name, param paths, layer index or None, transform)."""
         for rule in self.rules:
             if rule.per_layer:
                 for i in range(num_layers):
-                    yield rule.source.format(layer=i), rule.target, i, rule.transform
+                    yield rule.source.format(layer=i), rule.targets, i, rule.transform
             else:
-                yield rule.source, rule.target, None, rule.transform
+                yield rule.source, rule.targets, None, rule.transform
 
     def source_name(self, target: str, layer: int | None = None) -> str:
         """Inverse lookup: the checkpoint name of a param path (and layer)."""
         for rule in self.rules:
-            if rule.target == target and rule.per_layer == (layer is not None):
+            if target in rule.targets and rule.per_layer == (layer is not None):
                 return rule.source.format(layer=layer)
         raise KeyError(f"no rule maps to {target!r}")
 
-    def target_of(self, name: str) -> tuple[str, int | None] | None:
+    def target_of(self, name: str) -> tuple[tuple[str, ...], int | None] | None:
         """Forward lookup of a single checkpoint name."""
         for rule in self.rules:
             pattern = re.escape(rule.source).replace(re.escape("{layer}"), r"(\d+)")
             m = re.fullmatch(pattern, name)
             if m:
-                return rule.target, int(m.group(1)) if rule.per_layer else None
+                return rule.targets, int(m.group(1)) if rule.per_layer else None
         return None
 
 
-def rules(*rows: tuple[str, ...]) -> KeyMap:
-    return KeyMap(tuple(Rule(*row) for row in rows))
+def rules(*rows: tuple) -> KeyMap:
+    return KeyMap(tuple(Rule(*row) for row in rows if row))

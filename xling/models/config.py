@@ -12,6 +12,23 @@ LayerType = Literal["global", "local"]
 
 _ACTIVATIONS = ("silu", "gelu_tanh", "gelu")
 _DTYPES = ("float32", "bfloat16", "float16")
+_CHOICES = {
+    "norm_type": ("rms", "layer"),
+    "qk_norm": (None, "head", "proj"),
+    "mlp_type": ("gated", "dense"),
+    "position_type": ("rope", "alibi", "learned"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RopeScaling:
+    """RoPE frequency scaling: "linear" (inv_freq / factor) or "llama3" (Llama 3.1's banded rule)."""
+
+    kind: Literal["linear", "llama3"]
+    factor: float
+    low_freq_factor: float = 1.0
+    high_freq_factor: float = 4.0
+    original_max_position: int = 8192
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,17 +48,27 @@ class ModelConfig:
     head_dim: int
     mlp_dim: int
     activation: Activation = "silu"
+    mlp_type: Literal["gated", "dense"] = "gated"  # gated: down(act(gate x) * up x); dense: fc, act, proj
+    norm_type: Literal["rms", "layer"] = "rms"  # layer: LayerNorm with bias (BLOOM, GPT-2)
     norm_eps: float = 1e-6
     # Gemma stores RMSNorm weights as w and applies (1 + w).
     norm_offset: float = 0.0
-    qk_norm: bool = False
+    # False: no norm before attention/MLP, only on their outputs (OLMo 2).
+    pre_norm: bool = True
+    # RMSNorm of queries/keys: per head over head_dim (Gemma 3, Qwen3) or over the whole projection (OLMo 2).
+    qk_norm: Literal["head", "proj"] | None = None
     post_attn_norm: bool = False
     post_ffn_norm: bool = False
+    qkv_bias: bool = False
+    out_bias: bool = False
+    mlp_bias: bool = False
     embed_scale: float = 1.0
+    embed_norm: bool = False  # a norm right after the embedding (BLOOM)
     tie_embeddings: bool = True
+    position_type: Literal["rope", "alibi", "learned"] = "rope"
     rope_theta: float = 10_000.0
-    # Linear RoPE scaling factor of the global layers (inv_freq / rope_scale).
-    rope_scale: float = 1.0
+    # Applies to the global layers' RoPE (and to local ones when they share it).
+    rope_scaling: RopeScaling | None = None
     # RoPE base of sliding-window layers when it differs from the global one (Gemma 3).
     local_rope_theta: float | None = None
     sliding_window: int | None = None
@@ -65,6 +92,9 @@ class ModelConfig:
         for name in ("dtype", "param_dtype"):
             if getattr(self, name) not in _DTYPES:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {_DTYPES}")
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} {getattr(self, name)!r} is not one of {choices}")
         if self.num_heads % self.num_kv_heads:
             raise ValueError(
                 f"num_heads ({self.num_heads}) is not a multiple of num_kv_heads ({self.num_kv_heads})"

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from flax import nnx, struct
 
 from xling.models.config import ModelConfig
-from xling.models.layers import Attention, GatedMLP, RMSNorm, _param, rope_tables
+from xling.models.layers import MLP, Attention, Norm, _param, rope_tables
 
 
 @struct.dataclass
@@ -24,6 +24,7 @@ class KVCache:
     keys: jax.Array  # [L, B, S, K, hd]
     values: jax.Array  # [L, B, S, K, hd]
     valid: jax.Array  # [B, S] bool: slot holds a real (non-padding) token
+    positions: jax.Array  # [B, S] int32: position of the token in each slot (for ALiBi)
     index: jax.Array  # [] int32
 
     @classmethod
@@ -33,6 +34,7 @@ class KVCache:
             keys=jnp.zeros(shape, cfg.compute_dtype),
             values=jnp.zeros(shape, cfg.compute_dtype),
             valid=jnp.zeros((batch, length), bool),
+            positions=jnp.zeros((batch, length), jnp.int32),
             index=jnp.zeros((), jnp.int32),
         )
 
@@ -50,33 +52,39 @@ class DecoderOutput:
     cache: KVCache | None = None
 
 
-class Block(nnx.Module):
-    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
-        self.attn_norm = RMSNorm(cfg.d_model, cfg)
-        self.attn = Attention(cfg, rngs=rngs)
-        self.ffn_norm = RMSNorm(cfg.d_model, cfg)
-        self.mlp = GatedMLP(cfg, rngs=rngs)
-        if cfg.post_attn_norm:
-            self.post_attn_norm = RMSNorm(cfg.d_model, cfg)
-        if cfg.post_ffn_norm:
-            self.post_ffn_norm = RMSNorm(cfg.d_model, cfg)
+def _embed_norm(cfg: ModelConfig) -> Norm:
+    return Norm((cfg.d_model,), ("embed",), cfg)
 
-    def __call__(self, x, cos, sin, mask, cache_kv, write_index):
+
+class Block(nnx.Module):
+    """Pre-norm residual block, with optional norms on the branch outputs (Gemma 2/3, OLMo 2)."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        if cfg.pre_norm:
+            self.attn_norm = _embed_norm(cfg)
+            self.ffn_norm = _embed_norm(cfg)
+        self.attn = Attention(cfg, rngs=rngs)
+        self.mlp = MLP(cfg, rngs=rngs)
+        if cfg.post_attn_norm:
+            self.post_attn_norm = _embed_norm(cfg)
+        if cfg.post_ffn_norm:
+            self.post_ffn_norm = _embed_norm(cfg)
+
+    def _maybe(self, name: str, x: jax.Array) -> jax.Array:
+        return getattr(self, name)(x) if hasattr(self, name) else x
+
+    def __call__(self, x, cos, sin, mask, kv_positions, cache_kv, write_index):
         """One layer. cache_kv: (keys, values) of this layer's cache, or None."""
-        h = self.attn_norm(x)
+        h = self._maybe("attn_norm", x)
         k, v = self.attn.project_kv(h, cos, sin)
         if cache_kv is not None:
             start = (0, write_index, 0, 0)
             k = jax.lax.dynamic_update_slice(cache_kv[0], k.astype(cache_kv[0].dtype), start)
             v = jax.lax.dynamic_update_slice(cache_kv[1], v.astype(cache_kv[1].dtype), start)
-        h = self.attn(h, cos, sin, k, v, mask)
-        if hasattr(self, "post_attn_norm"):
-            h = self.post_attn_norm(h)
-        x = x + h
-        h = self.mlp(self.ffn_norm(x))
-        if hasattr(self, "post_ffn_norm"):
-            h = self.post_ffn_norm(h)
-        return x + h, (k, v)
+        h = self.attn(h, cos, sin, k, v, mask, kv_positions)
+        x = x + self._maybe("post_attn_norm", h)
+        h = self.mlp(self._maybe("ffn_norm", x))
+        return x + self._maybe("post_ffn_norm", h), (k, v)
 
 
 def _stacked_blocks(cfg: ModelConfig, rngs: nnx.Rngs) -> Block:
@@ -94,17 +102,29 @@ class Decoder(nnx.Module):
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
         self.embed = _param(rngs, (cfg.vocab_size, cfg.d_model), ("vocab", "embed"), cfg.weight_dtype)
+        if cfg.position_type == "learned":
+            self.pos_embed = _param(rngs, (cfg.max_seq_len, cfg.d_model), ("length", "embed"), cfg.weight_dtype)
+        if cfg.embed_norm:
+            self.embed_norm = _embed_norm(cfg)
         self.blocks = _stacked_blocks(cfg, rngs)
-        self.final_norm = RMSNorm(cfg.d_model, cfg)
+        self.final_norm = _embed_norm(cfg)
         if not cfg.tie_embeddings:
             self.lm_head = _param(rngs, (cfg.d_model, cfg.vocab_size), ("embed", "vocab"), cfg.weight_dtype)
 
-    def embed_tokens(self, tokens: jax.Array) -> jax.Array:
-        dt = self.cfg.compute_dtype
+    def embed_tokens(self, tokens: jax.Array, positions: jax.Array) -> jax.Array:
+        """The input of block 0 (hidden_states[0])."""
+        cfg = self.cfg
         table = self.embed[...]
         x = jnp.take(table, tokens, axis=0)
-        # Scale in the parameter dtype first, as the reference implementations do.
-        return (x * jnp.asarray(self.cfg.embed_scale, table.dtype)).astype(dt)
+        if cfg.embed_scale != 1.0:
+            # Scale in the parameter dtype, as the reference implementations do.
+            x = x * jnp.asarray(cfg.embed_scale, table.dtype)
+        x = x.astype(cfg.compute_dtype)
+        if cfg.position_type == "learned":
+            x = x + jnp.take(self.pos_embed[...], positions, axis=0).astype(x.dtype)
+        if cfg.embed_norm:
+            x = self.embed_norm(x)
+        return x
 
     def readout(self, h: jax.Array) -> jax.Array:
         """Final norm + unembedding (+ softcap): the one readout the lens reuses."""
@@ -142,37 +162,37 @@ class Decoder(nnx.Module):
             attention_mask = jnp.ones((b, t), bool)
         attention_mask = attention_mask.astype(bool)
 
-        if cache is None:
-            q_slots = jnp.arange(t)
-            kv_valid = attention_mask
-            offset = jnp.zeros((b,), jnp.int32)
-            write_index = None
-        else:
-            q_slots = cache.index + jnp.arange(t)
-            offset = cache.valid.sum(-1).astype(jnp.int32)
-            kv_valid = jax.lax.dynamic_update_slice(cache.valid, attention_mask, (0, cache.index))
-            write_index = cache.index
+        offset = jnp.zeros((b,), jnp.int32) if cache is None else cache.valid.sum(-1).astype(jnp.int32)
         if positions is None:
             positions = offset[:, None] + jnp.cumsum(attention_mask, axis=-1) - 1
             positions = jnp.maximum(positions, 0)
+        positions = positions.astype(jnp.int32)
+        if cache is None:
+            q_slots, kv_valid, kv_positions, write_index = jnp.arange(t), attention_mask, positions, None
+        else:
+            q_slots = cache.index + jnp.arange(t)
+            kv_valid = jax.lax.dynamic_update_slice(cache.valid, attention_mask, (0, cache.index))
+            kv_positions = jax.lax.dynamic_update_slice(cache.positions, positions, (0, cache.index))
+            write_index = cache.index
 
         kv_slots = jnp.arange(kv_valid.shape[1])
         causal = (kv_slots[None, :] <= q_slots[:, None])[None] & kv_valid[:, None, :]
         masks = {False: causal}
-        tables = {False: rope_tables(positions, cfg.head_dim, cfg.rope_theta, cfg.rope_scale)}
+        tables = {False: rope_tables(positions, cfg.head_dim, cfg.rope_theta, cfg.rope_scaling)}
+        tables[True] = tables[False]
+        if cfg.local_rope_theta is not None:
+            tables[True] = rope_tables(positions, cfg.head_dim, cfg.local_rope_theta)
+        masks[True] = masks[False]
         if any(cfg.is_local):
             window = (q_slots[:, None] - kv_slots[None, :]) < cfg.sliding_window
             masks[True] = causal & window[None]
-            tables[True] = rope_tables(positions, cfg.head_dim, cfg.local_rope_theta or cfg.rope_theta)
-        else:
-            masks[True], tables[True] = masks[False], tables[False]
 
         def layer(block: Block, x, is_local, cache_kv):
             cos, sin = jax.tree.map(lambda lo, gl: jnp.where(is_local, lo, gl), tables[True], tables[False])
             mask = jnp.where(is_local, masks[True], masks[False])
-            return block(x, cos, sin, mask, cache_kv, write_index)
+            return block(x, cos, sin, mask, kv_positions, cache_kv, write_index)
 
-        x = self.embed_tokens(tokens)
+        x = x0 = self.embed_tokens(tokens, positions)
         is_local = jnp.asarray(cfg.is_local)
         cache_kv = None if cache is None else (cache.keys, cache.values)
         x, hidden, new_kv = _run_layers(
@@ -181,10 +201,10 @@ class Decoder(nnx.Module):
 
         hidden_states = None
         if return_hidden:
-            hidden_states = jnp.concatenate([self.embed_tokens(tokens)[None], hidden], axis=0)
+            hidden_states = jnp.concatenate([x0[None], hidden], axis=0)
         new_cache = None
         if cache is not None:
-            new_cache = KVCache(new_kv[0], new_kv[1], kv_valid, cache.index + t)
+            new_cache = KVCache(new_kv[0], new_kv[1], kv_valid, kv_positions, cache.index + t)
         if return_logits == "last":
             x = x[:, -1:]
         logits = self.readout(x) if return_logits else None

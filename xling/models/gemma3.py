@@ -12,7 +12,7 @@ from typing import Any
 
 from xling.checkpoints.keymap import rules
 from xling.errors import UnsupportedError
-from xling.models.config import ModelConfig
+from xling.models.config import ModelConfig, RopeScaling
 
 SLIDING_WINDOW_PATTERN = 6
 LOCAL_ROPE_THETA = 10_000.0
@@ -96,13 +96,13 @@ def config_from_gguf(meta: dict[str, Any], vocab_size: int) -> ModelConfig:
         activation="gelu_tanh",
         norm_eps=float(get("attention.layer_norm_rms_epsilon")),
         norm_offset=1.0,
-        qk_norm=True,
+        qk_norm="head",
         post_attn_norm=True,
         post_ffn_norm=True,
         embed_scale=math.sqrt(d_model),
         tie_embeddings=True,
         rope_theta=float(get("rope.freq_base")),
-        rope_scale=factor,
+        rope_scaling=RopeScaling("linear", factor) if factor != 1.0 else None,
         local_rope_theta=LOCAL_ROPE_THETA,
         sliding_window=int(get("attention.sliding_window")),
         layer_types=layer_types(num_layers),

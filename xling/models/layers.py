@@ -7,11 +7,14 @@ projections with explicit head axes.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
-from xling.models.config import ModelConfig
+from xling.models.config import ModelConfig, RopeScaling
 
 # Large finite negative instead of -inf: a fully masked (padding) query row then
 # gets a uniform, finite softmax instead of NaN.
@@ -24,28 +27,59 @@ def _param(rngs: nnx.Rngs, shape: tuple[int, ...], axes: tuple[str, ...], dtype)
     return nnx.Param(_init(rngs.params(), shape, dtype), logical_axes=axes)
 
 
-class RMSNorm(nnx.Module):
-    """RMSNorm computed in fp32; the weight is applied as `offset + w`."""
+def _zeros(shape: tuple[int, ...], axes: tuple[str, ...], dtype) -> nnx.Param:
+    return nnx.Param(jnp.zeros(shape, dtype), logical_axes=axes)
 
-    def __init__(self, dim: int, cfg: ModelConfig, axis_name: str = "embed"):
+
+class Norm(nnx.Module):
+    """RMSNorm (weight applied as `offset + w`) or LayerNorm with bias, computed in fp32.
+
+    Normalises over the trailing `len(shape)` axes, so one module also covers
+    OLMo 2's q/k norm over a whole projection ([heads, head_dim]).
+    """
+
+    def __init__(self, shape: tuple[int, ...], axes: tuple[str, ...], cfg: ModelConfig, kind: str | None = None):
+        self.kind = kind or cfg.norm_type
         self.eps = cfg.norm_eps
-        self.offset = cfg.norm_offset
-        init = jnp.zeros if cfg.norm_offset else jnp.ones
-        self.scale = nnx.Param(init((dim,), cfg.weight_dtype), logical_axes=(axis_name,))
+        self.offset = cfg.norm_offset if self.kind == "rms" else 0.0
+        init = jnp.zeros if self.offset else jnp.ones
+        self.scale = nnx.Param(init(shape, cfg.weight_dtype), logical_axes=axes)
+        if self.kind == "layer":
+            self.bias = _zeros(shape, axes, cfg.weight_dtype)
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        axes = tuple(range(-self.scale.ndim, 0))
         x32 = x.astype(jnp.float32)
-        normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
-        return (normed * (self.offset + self.scale[...].astype(jnp.float32))).astype(x.dtype)
+        if self.kind == "layer":
+            x32 = x32 - jnp.mean(x32, axis=axes, keepdims=True)
+        normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=axes, keepdims=True) + self.eps)
+        out = normed * (self.offset + self.scale[...].astype(jnp.float32))
+        if self.kind == "layer":
+            out = out + self.bias[...].astype(jnp.float32)
+        return out.astype(x.dtype)
+
+
+def _inv_freq(head_dim: int, theta: float, scaling: RopeScaling | None) -> jax.Array:
+    inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
+    if scaling is None:
+        return inv_freq
+    if scaling.kind == "linear":
+        return inv_freq / scaling.factor
+    # Llama 3.1: long wavelengths slowed by `factor`, short ones kept, a smooth band between.
+    old = scaling.original_max_position
+    wavelen = 2 * math.pi / inv_freq
+    scaled = jnp.where(wavelen > old / scaling.low_freq_factor, inv_freq / scaling.factor, inv_freq)
+    smooth = (old / wavelen - scaling.low_freq_factor) / (scaling.high_freq_factor - scaling.low_freq_factor)
+    smoothed = (1 - smooth) * scaled / scaling.factor + smooth * scaled
+    medium = (wavelen >= old / scaling.high_freq_factor) & (wavelen <= old / scaling.low_freq_factor)
+    return jnp.where(medium, smoothed, scaled)
 
 
 def rope_tables(
-    positions: jax.Array, head_dim: int, theta: float, scale: float = 1.0
+    positions: jax.Array, head_dim: int, theta: float, scaling: RopeScaling | None = None
 ) -> tuple[jax.Array, jax.Array]:
     """cos/sin of shape [B, T, head_dim] (the half-split, non-interleaved convention)."""
-    exponents = jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim
-    inv_freq = 1.0 / (theta**exponents) / scale
-    freqs = positions.astype(jnp.float32)[..., None] * inv_freq
+    freqs = positions.astype(jnp.float32)[..., None] * _inv_freq(head_dim, theta, scaling)
     emb = jnp.concatenate([freqs, freqs], axis=-1)
     return jnp.cos(emb), jnp.sin(emb)
 
@@ -56,6 +90,17 @@ def apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
     rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
     cos, sin = cos[:, :, None, :], sin[:, :, None, :]
     return (x * cos + rotated * sin).astype(x.dtype)
+
+
+def alibi_slopes(num_heads: int) -> np.ndarray:
+    """Per-head ALiBi slopes (Press et al.), with BLOOM's rule for non-powers of two."""
+    closest = 2 ** math.floor(math.log2(num_heads))
+    base = 2 ** (-(2 ** -(math.log2(closest) - 3)))
+    slopes = [base**p for p in range(1, closest + 1)]
+    if closest != num_heads:
+        extra = 2 ** (-(2 ** -(math.log2(2 * closest) - 3)))
+        slopes += [extra**p for p in range(1, 2 * min(closest, num_heads - closest), 2)]
+    return np.asarray(slopes, np.float32)
 
 
 def activation_fn(name: str):
@@ -76,54 +121,81 @@ class Attention(nnx.Module):
         self.k = _param(rngs, (d, k, hd), ("embed", "kv_heads", "head_dim"), dt)
         self.v = _param(rngs, (d, k, hd), ("embed", "kv_heads", "head_dim"), dt)
         self.o = _param(rngs, (h, hd, d), ("heads", "head_dim", "embed"), dt)
-        if cfg.qk_norm:
-            self.q_norm = RMSNorm(hd, cfg, "head_dim")
-            self.k_norm = RMSNorm(hd, cfg, "head_dim")
+        if cfg.qkv_bias:
+            self.q_bias = _zeros((h, hd), ("heads", "head_dim"), dt)
+            self.k_bias = _zeros((k, hd), ("kv_heads", "head_dim"), dt)
+            self.v_bias = _zeros((k, hd), ("kv_heads", "head_dim"), dt)
+        if cfg.out_bias:
+            self.o_bias = _zeros((d,), ("embed",), dt)
+        if cfg.qk_norm == "head":
+            self.q_norm = Norm((hd,), ("head_dim",), cfg, "rms")
+            self.k_norm = Norm((hd,), ("head_dim",), cfg, "rms")
+        elif cfg.qk_norm == "proj":
+            self.q_norm = Norm((h, hd), ("heads", "head_dim"), cfg, "rms")
+            self.k_norm = Norm((k, hd), ("kv_heads", "head_dim"), cfg, "rms")
+
+    def _project(self, x: jax.Array, name: str) -> jax.Array:
+        out = jnp.einsum("btd,dnh->btnh", x, getattr(self, name)[...].astype(x.dtype))
+        if self.cfg.qkv_bias:
+            out = out + getattr(self, name + "_bias")[...].astype(x.dtype)
+        if self.cfg.qk_norm and name in ("q", "k"):
+            out = getattr(self, name + "_norm")(out)
+        return out
 
     def project_kv(self, x: jax.Array, cos: jax.Array, sin: jax.Array) -> tuple[jax.Array, jax.Array]:
-        k = jnp.einsum("btd,dkh->btkh", x, self.k[...].astype(x.dtype))
-        v = jnp.einsum("btd,dkh->btkh", x, self.v[...].astype(x.dtype))
-        if self.cfg.qk_norm:
-            k = self.k_norm(k)
-        return apply_rope(k, cos, sin), v
+        k, v = self._project(x, "k"), self._project(x, "v")
+        if self.cfg.position_type == "rope":
+            k = apply_rope(k, cos, sin)
+        return k, v
 
-    def __call__(
-        self,
-        x: jax.Array,
-        cos: jax.Array,
-        sin: jax.Array,
-        keys: jax.Array,
-        values: jax.Array,
-        mask: jax.Array,
-    ) -> jax.Array:
+    def __call__(self, x, cos, sin, keys, values, mask, kv_positions) -> jax.Array:
         """x: [B, T, D]; keys/values: [B, S, K, hd] (already roped); mask: [B, T, S]."""
         cfg = self.cfg
-        q = jnp.einsum("btd,dnh->btnh", x, self.q[...].astype(x.dtype))
-        if cfg.qk_norm:
-            q = self.q_norm(q)
-        q = apply_rope(q, cos, sin)
+        q = self._project(x, "q")
+        if cfg.position_type == "rope":
+            q = apply_rope(q, cos, sin)
         b, t, _, hd = q.shape
         groups = cfg.num_heads // cfg.num_kv_heads
         q = q.reshape(b, t, cfg.num_kv_heads, groups, hd)
         logits = jnp.einsum("btkgh,bskh->bkgts", q, keys).astype(jnp.float32) * cfg.attn_scale
+        if cfg.position_type == "alibi":
+            # slope * key position; the query's own offset cancels in the softmax.
+            slopes = jnp.asarray(alibi_slopes(cfg.num_heads))
+            bias = slopes[:, None] * kv_positions[:, None, :].astype(jnp.float32)
+            logits = logits + bias.reshape(b, cfg.num_kv_heads, groups, 1, -1)
         if cfg.attn_logit_softcap:
             logits = jnp.tanh(logits / cfg.attn_logit_softcap) * cfg.attn_logit_softcap
         logits = jnp.where(mask[:, None, None, :, :], logits, MASK_VALUE)
         probs = jax.nn.softmax(logits, axis=-1).astype(values.dtype)
         out = jnp.einsum("bkgts,bskh->btkgh", probs, values).reshape(b, t, cfg.num_heads, hd)
-        return jnp.einsum("btnh,nhd->btd", out, self.o[...].astype(x.dtype))
+        out = jnp.einsum("btnh,nhd->btd", out, self.o[...].astype(x.dtype))
+        if cfg.out_bias:
+            out = out + self.o_bias[...].astype(x.dtype)
+        return out
 
 
-class GatedMLP(nnx.Module):
-    """down(act(gate(x)) * up(x)): SwiGLU or GeGLU depending on the activation."""
+class MLP(nnx.Module):
+    """Gated (SwiGLU/GeGLU: down(act(gate x) * up x)) or dense (proj(act(fc x)))."""
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         d, f, dt = cfg.d_model, cfg.mlp_dim, cfg.weight_dtype
         self.act = activation_fn(cfg.activation)
-        self.gate = _param(rngs, (d, f), ("embed", "mlp"), dt)
+        self.gated = cfg.mlp_type == "gated"
+        if self.gated:
+            self.gate = _param(rngs, (d, f), ("embed", "mlp"), dt)
         self.up = _param(rngs, (d, f), ("embed", "mlp"), dt)
         self.down = _param(rngs, (f, d), ("mlp", "embed"), dt)
+        self.bias = cfg.mlp_bias
+        if cfg.mlp_bias:
+            self.up_bias = _zeros((f,), ("mlp",), dt)
+            self.down_bias = _zeros((d,), ("embed",), dt)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        h = self.act(x @ self.gate[...].astype(x.dtype)) * (x @ self.up[...].astype(x.dtype))
-        return h @ self.down[...].astype(x.dtype)
+        up = x @ self.up[...].astype(x.dtype)
+        if self.bias:
+            up = up + self.up_bias[...].astype(x.dtype)
+        h = self.act(x @ self.gate[...].astype(x.dtype)) * up if self.gated else self.act(up)
+        out = h @ self.down[...].astype(x.dtype)
+        if self.bias:
+            out = out + self.down_bias[...].astype(x.dtype)
+        return out
