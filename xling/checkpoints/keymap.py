@@ -136,5 +136,10 @@ class KeyMap:
         return None
 
 
+def layer_norm(name: str, path: str) -> list[tuple[str, str]]:
+    """Rows for a LayerNorm's weight and bias."""
+    return [(f"{name}.weight", f"{path}/scale"), (f"{name}.bias", f"{path}/bias")]
+
+
 def rules(*rows: tuple) -> KeyMap:
     return KeyMap(tuple(Rule(*row) for row in rows if row))
