@@ -48,7 +48,10 @@ def hf_reference(model, ids, mask):
     """[layers + 1, B, T, D] (embedding output, then each block's raw output) and logits."""
     caught = []
     hooks = [m.register_forward_hook(lambda mod, i, o: caught.append(o)) for m in _decoder_layers(model)]
-    kwargs = dict(input_ids=torch.as_tensor(ids, dtype=torch.long), attention_mask=torch.as_tensor(mask, dtype=torch.long))
+    kwargs = dict(
+        input_ids=torch.as_tensor(ids, dtype=torch.long),
+        attention_mask=torch.as_tensor(mask, dtype=torch.long),
+    )
     if model.config.model_type != "bloom":  # BLOOM derives its ALiBi positions from the mask
         kwargs["position_ids"] = torch.as_tensor(np.maximum(np.cumsum(mask, -1) - 1, 0), dtype=torch.long)
     try:

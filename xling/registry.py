@@ -11,6 +11,7 @@ from pathlib import Path
 import platformdirs
 
 from xling.checkpoints.gguf_file import GGUFFile
+from xling.checkpoints.hf_dir import load_hf_dir
 from xling.checkpoints.loader import Placer, load_decoder
 from xling.errors import CheckpointError, UnknownModelError, UnsupportedError
 from xling.models import gemma3
@@ -115,13 +116,18 @@ def load_checkpoint(
 
 
 def load(name_or_path: str | os.PathLike, **kwargs) -> LoadedModel:
-    """Model and tokenizer by registry name or from a local `.gguf` file.
+    """Model and tokenizer by registry name, from a local `.gguf` file, or from a Hugging
+    Face model directory (config.json, safetensors, tokenizer.json).
 
-    Keyword arguments go to `load_checkpoint` (dtype, param_dtype, scan_layers, place).
+    Keyword arguments: dtype, param_dtype, scan_layers, place.
     """
     path = resolve(name_or_path)
+    if path.is_dir():
+        model = load_hf_dir(path, **kwargs)
+        tokenizer = Tokenizer.from_file(path / "tokenizer.json")
+        return LoadedModel(model=model, tokenizer=tokenizer, config=model.cfg, path=path)
     if path.suffix != ".gguf":
-        raise UnsupportedError(f"{path}: expected a .gguf file")
+        raise UnsupportedError(f"{path}: expected a .gguf file or a Hugging Face model directory")
     model = load_checkpoint(path, **kwargs)
     tokenizer = tokenizer_from_gguf(path, cache_root() / "tokenizers" / _file_digest(path))
     return LoadedModel(model=model, tokenizer=tokenizer, config=model.cfg, path=path)

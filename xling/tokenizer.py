@@ -19,9 +19,18 @@ from xling.errors import CheckpointError
 
 
 class Tokenizer:
-    def __init__(self, tok: tokenizers.Tokenizer, *, bos_id: int | None, eos_id: int | None, pad_id: int):
+    def __init__(
+        self,
+        tok: tokenizers.Tokenizer,
+        *,
+        bos_id: int | None,
+        eos_id: int | None,
+        pad_id: int,
+        chat_template: str | None = None,
+    ):
         self.tok = tok
         self.bos_id, self.eos_id, self.pad_id = bos_id, eos_id, pad_id
+        self.chat_template = chat_template
 
     @classmethod
     def from_file(cls, path: str | Path) -> Tokenizer:
@@ -74,7 +83,16 @@ def _special_ids(directory: Path, tok: tokenizers.Tokenizer) -> dict:
         return tok.token_to_id(value) if isinstance(value, str) else None
 
     pad = lookup("pad_token")
-    return {"bos_id": lookup("bos_token"), "eos_id": lookup("eos_token"), "pad_id": 0 if pad is None else pad}
+    template = config.get("chat_template")
+    jinja = directory / "chat_template.jinja"
+    if template is None and jinja.is_file():
+        template = jinja.read_text()
+    return {
+        "bos_id": lookup("bos_token"),
+        "eos_id": lookup("eos_token"),
+        "pad_id": 0 if pad is None else pad,
+        "chat_template": template,
+    }
 
 
 def tokenizer_from_gguf(gguf_path: str | Path, cache_dir: str | Path) -> Tokenizer:

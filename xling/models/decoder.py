@@ -103,7 +103,9 @@ class Decoder(nnx.Module):
         self.cfg = cfg
         self.embed = _param(rngs, (cfg.vocab_size, cfg.d_model), ("vocab", "embed"), cfg.weight_dtype)
         if cfg.position_type == "learned":
-            self.pos_embed = _param(rngs, (cfg.max_seq_len, cfg.d_model), ("length", "embed"), cfg.weight_dtype)
+            self.pos_embed = _param(
+                rngs, (cfg.max_seq_len, cfg.d_model), ("length", "embed"), cfg.weight_dtype
+            )
         if cfg.embed_norm:
             self.embed_norm = _embed_norm(cfg)
         self.blocks = _stacked_blocks(cfg, rngs)

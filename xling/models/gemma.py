@@ -36,7 +36,11 @@ def _layer_types(r: ConfigReader, layers: int, kind: str) -> tuple[str, ...]:
 
 def config_from_hf(r: ConfigReader) -> ModelConfig:
     kind = r.get("model_type")
-    d, heads, layers = int(r.get("hidden_size")), int(r.get("num_attention_heads")), int(r.get("num_hidden_layers"))
+    d, heads, layers = (
+        int(r.get("hidden_size")),
+        int(r.get("num_attention_heads")),
+        int(r.get("num_hidden_layers")),
+    )
     head_dim = int(r.get("head_dim", d // heads))
     act = r.first("hidden_activation", "hidden_act", default="gelu_pytorch_tanh")
     if act not in ("gelu_pytorch_tanh", "gelu"):

@@ -38,7 +38,9 @@ class Norm(nnx.Module):
     OLMo 2's q/k norm over a whole projection ([heads, head_dim]).
     """
 
-    def __init__(self, shape: tuple[int, ...], axes: tuple[str, ...], cfg: ModelConfig, kind: str | None = None):
+    def __init__(
+        self, shape: tuple[int, ...], axes: tuple[str, ...], cfg: ModelConfig, kind: str | None = None
+    ):
         self.kind = kind or cfg.norm_type
         self.eps = cfg.norm_eps
         self.offset = cfg.norm_offset if self.kind == "rms" else 0.0

@@ -71,7 +71,10 @@ def hf_keymap(cfg: ModelConfig) -> KeyMap:
         (f"{layer}self_attn.o_proj.bias", "blocks/attn/o_bias") if cfg.out_bias else (),
         (f"{layer}self_attn.q_norm.weight", "blocks/attn/q_norm/scale") if cfg.qk_norm else (),
         (f"{layer}self_attn.k_norm.weight", "blocks/attn/k_norm/scale") if cfg.qk_norm else (),
-        (f"{layer}post_attention_layernorm.weight", "blocks/ffn_norm/scale"),  # HF's name for the pre-MLP norm
+        (
+            f"{layer}post_attention_layernorm.weight",
+            "blocks/ffn_norm/scale",
+        ),  # HF's name for the pre-MLP norm
         (f"{layer}mlp.gate_proj.weight", "blocks/mlp/gate", "transpose"),
         (f"{layer}mlp.up_proj.weight", "blocks/mlp/up", "transpose"),
         (f"{layer}mlp.down_proj.weight", "blocks/mlp/down", "transpose"),
