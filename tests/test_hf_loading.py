@@ -135,9 +135,9 @@ def test_unsupported_value_of_known_field(llama_dir, tmp_path):
 
 
 def test_missing_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no config.json in"):
+    with pytest.raises(FileNotFoundError, match=r"no config\.json in"):
         load_hf_dir(tmp_path)
-    with pytest.raises(FileNotFoundError, match="no model.safetensors or model.safetensors.index.json"):
+    with pytest.raises(FileNotFoundError, match=r"no model\.safetensors or model\.safetensors\.index\.json"):
         SafetensorsCheckpoint(tmp_path)
 
 
