@@ -63,8 +63,12 @@ def main(_):
     run_hf()
     hf_s = median_time(run_hf, _REPEATS.value)
     tokens = b * t
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0]}")
-    print(f"load: xling {load_ours:.1f} s (GGUF parse + dequantize + tokenizer cache), transformers {load_hf:.1f} s")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0]}"
+    )
+    print(
+        f"load: xling {load_ours:.1f} s (GGUF parse + dequantize + tokenizer cache), transformers {load_hf:.1f} s"
+    )
     print(f"xling first call (compile + run): {compile_s:.1f} s")
     print("| workload | xling tok/s | HF tok/s | ratio |")
     print("| --- | ---: | ---: | ---: |")

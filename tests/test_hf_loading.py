@@ -70,16 +70,29 @@ def test_unknown_dtype_is_rejected(tmp_path):
         SafetensorsCheckpoint(tmp_path).read("w")
 
 
-def test_xling_load_reads_dir_with_tokenizer(llama_dir, tmp_path):
+def _with_tokenizer(src, dst):
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     tok = Tokenizer(models.WordLevel({"<unk>": 0, "hello": 1, "world": 2}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    path = _copy(llama_dir, tmp_path / "m")
+    path = _copy(src, dst)
     tok.save(str(path / "tokenizer.json"))
-    (path / "tokenizer_config.json").write_text(
-        json.dumps({"chat_template": "{{ messages }}", "unk_token": "<unk>"})
-    )
+    config = {"chat_template": "{{ messages }}", "unk_token": "<unk>"}
+    (path / "tokenizer_config.json").write_text(json.dumps(config))
+    return path
+
+
+def test_verify_command(llama_dir, tmp_path):
+    path = _with_tokenizer(llama_dir, tmp_path / "m")
+    cmd = [sys.executable, "-m", "xling.verify", f"--model={path}", "--prompt=hello world hello", "--k=3"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| 2 |" in out.stdout and "| logits |" in out.stdout
+    assert "top-3 overlap 1.0000" in out.stdout
+
+
+def test_xling_load_reads_dir_with_tokenizer(llama_dir, tmp_path):
+    path = _with_tokenizer(llama_dir, tmp_path / "m")
     loaded = xling.load(path)
     assert loaded.config.family == "llama" and loaded.tokenizer.encode("hello world") == [1, 2]
     assert loaded.tokenizer.chat_template == "{{ messages }}"
