@@ -19,6 +19,7 @@ from xling.checkpoints.keymap import TRANSFORMS, KeyMap
 from xling.errors import CheckpointError
 from xling.models.config import ModelConfig
 from xling.models.decoder import Decoder
+from xling.sharding import param_logical_axes
 
 
 class TensorSource(Protocol):
@@ -31,7 +32,8 @@ class TensorSource(Protocol):
     def read(self, name: str) -> np.ndarray: ...
 
 
-Placer = Callable[[str, np.ndarray], jax.Array]
+# place(param path, host array, logical axes) -> device array (see xling.sharding.placer)
+Placer = Callable[[str, np.ndarray, tuple[str, ...]], jax.Array]
 
 
 def abstract_model(cfg: ModelConfig) -> tuple[nnx.GraphDef, nnx.State]:
@@ -106,7 +108,8 @@ def load_decoder(
         except KeyError:
             raise CheckpointError(f"key map names parameter {target!r}, which this model lacks") from None
 
-    place = place or (lambda path, array: jax.device_put(array))
+    place = place or (lambda path, array, axes: jax.device_put(array))
+    logical = param_logical_axes(state)
     params: dict = jax.tree.map(lambda x: None, shapes)
     hosts: dict[str, np.ndarray] = {}
     for name, targets, layer, transform in plan:
@@ -126,7 +129,7 @@ def load_decoder(
                 host[layer] = value
             remaining[target] -= 1
             if remaining[target] == 0:
-                _set(params, target, place(target, hosts.pop(target)))
+                _set(params, target, place(target, hosts.pop(target), logical[target]))
 
     nnx.replace_by_pure_dict(state, params)
     return nnx.merge(graphdef, state)

@@ -15,6 +15,7 @@ from flax import nnx, struct
 
 from xling.models.config import ModelConfig
 from xling.models.layers import MLP, Attention, Norm, _param, rope_tables
+from xling.sharding import constrain
 
 
 @struct.dataclass
@@ -192,9 +193,10 @@ class Decoder(nnx.Module):
         def layer(block: Block, x, is_local, cache_kv):
             cos, sin = jax.tree.map(lambda lo, gl: jnp.where(is_local, lo, gl), tables[True], tables[False])
             mask = jnp.where(is_local, masks[True], masks[False])
-            return block(x, cos, sin, mask, kv_positions, cache_kv, write_index)
+            x, kv = block(x, cos, sin, mask, kv_positions, cache_kv, write_index)
+            return constrain(x, ("batch", "length", "embed")), kv
 
-        x = x0 = self.embed_tokens(tokens, positions)
+        x = x0 = constrain(self.embed_tokens(tokens, positions), ("batch", "length", "embed"))
         is_local = jnp.asarray(cfg.is_local)
         cache_kv = None if cache is None else (cache.keys, cache.values)
         x, hidden, new_kv = _run_layers(
@@ -209,7 +211,7 @@ class Decoder(nnx.Module):
             new_cache = KVCache(new_kv[0], new_kv[1], kv_valid, kv_positions, cache.index + t)
         if return_logits == "last":
             x = x[:, -1:]
-        logits = self.readout(x) if return_logits else None
+        logits = constrain(self.readout(x), ("batch", "length", "vocab")) if return_logits else None
         return DecoderOutput(logits=logits, hidden_states=hidden_states, cache=new_cache)
 
 

@@ -1,0 +1,120 @@
+"""Sharded forward passes on 8 simulated CPU devices (in a subprocess, so the rest of
+the suite keeps its single device): every mesh matches the single-device run, weights
+land sharded at load time, and a non-dividing dimension falls back to replication."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+import torch
+import transformers as tf
+
+from xling.sharding import DEFAULT_RULES, ShardingError, make_mesh, spec_for, validate_rules
+
+WORKER = Path(__file__).parent / "workers" / "sharded_forward.py"
+RTOL = 1e-5
+
+
+def run_worker(model: str, tmp_path) -> dict:
+    out = tmp_path / "result.json"
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, str(WORKER), model, str(out)], env=env, capture_output=True,
+                          text=True, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def tiny_hf(tmp_path, config) -> str:
+    torch.manual_seed(0)
+    model = tf.AutoModelForCausalLM.from_config(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    model.save_pretrained(tmp_path / "model")
+    return str(tmp_path / "model")
+
+
+def check(result: dict, sharded_params: dict[str, dict[str, list[int]]]) -> None:
+    for mesh, r in result["meshes"].items():
+        assert r["hidden_err"] <= RTOL and r["logits_err"] <= RTOL, (mesh, r["hidden_err"], r["logits_err"])
+        for name, p in r["params"].items():
+            assert p["devices"] == 8
+            if not p["replicated"]:  # no device holds a full copy of a sharded weight
+                assert all(s != p["global"] for s in p["shards"]), (mesh, name)
+        for name, shape in sharded_params.get(mesh, {}).items():
+            assert r["params"][name]["shards"] == [shape], (mesh, name, r["params"][name])
+
+
+@pytest.mark.slow
+def test_gemma3_270m_on_every_mesh(tmp_path, gemma):
+    result = run_worker("gemma3-270m", tmp_path)
+    check(result, {
+        "1x8": {"embed": [32768, 640], "blocks/mlp/gate": [18, 640, 256]},
+        "2x4": {"embed": [65536, 640], "blocks/attn/q": [18, 640, 1, 256], "blocks/mlp/down": [18, 512, 640]},
+        "8x1": {"embed": [262144, 640]},
+    })  # fmt: skip
+    # 1 KV head on a tensor axis of 2, 4 or 8, and 4 query heads on 8: replicated, with a warning.
+    assert any("'kv_heads' of size 1 does not divide" in w for w in result["warnings"])
+    assert any(
+        "'heads' of size 4 does not divide mesh axes ('tensor',) (8 ways)" in w for w in result["warnings"]
+    )
+    assert result["meshes"]["1x8"]["params"]["blocks/attn/q"]["shards"] == [[18, 640, 4, 256]]
+
+
+@pytest.mark.slow
+def test_llama_gqa_on_every_mesh(tmp_path):
+    cfg = tf.LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=8, num_key_value_heads=2, tie_word_embeddings=False)  # fmt: skip
+    result = run_worker(tiny_hf(tmp_path, cfg), tmp_path)
+    check(
+        result,
+        {
+            "1x8": {"blocks/attn/q": [2, 64, 1, 8], "lm_head": [64, 32]},
+            "2x4": {"blocks/attn/q": [2, 64, 2, 8], "blocks/attn/k": [2, 64, 2, 8]},
+        },
+    )
+    assert any(
+        "'kv_heads' of size 2 does not divide mesh axes ('tensor',) (8 ways)" in w for w in result["warnings"]
+    )
+
+
+@pytest.mark.slow
+def test_bloom_on_every_mesh(tmp_path):
+    cfg = tf.BloomConfig(vocab_size=256, hidden_size=64, n_layer=2, n_head=8)
+    result = run_worker(tiny_hf(tmp_path, cfg), tmp_path)
+    check(result, {"1x8": {"blocks/mlp/up": [2, 64, 32], "blocks/attn/q_bias": [2, 1, 8]}})
+
+
+def test_unknown_mesh_axis_in_rules():
+    mesh = make_mesh({"data": 1, "fsdp": 1, "tensor": 1})
+    with pytest.raises(
+        ShardingError,
+        match=r"rule 'heads' -> 'model' names a mesh axis the mesh lacks \(mesh axes: data, fsdp, tensor\)",
+    ):
+        validate_rules([("heads", "model")], mesh)
+
+
+def test_rule_for_unknown_logical_axis():
+    mesh = make_mesh({"data": 1, "fsdp": 1, "tensor": 1})
+    with pytest.raises(ShardingError, match="sharding rule for unknown logical axis 'hedas'"):
+        validate_rules([("hedas", "tensor")], mesh)
+
+
+def test_mesh_sizes_must_match_devices():
+    with pytest.raises(ShardingError, match=r"needs 4 devices, have 1"):
+        make_mesh({"data": 2, "tensor": 2})
+    assert make_mesh({"data": -1, "tensor": 1}).shape == {"data": jax.device_count(), "tensor": 1}
+
+
+def test_spec_replicates_non_dividing_dims(caplog):
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:1]).reshape(1, 1, 1), ("data", "fsdp", "tensor"))
+    assert spec_for(("vocab", "embed"), (10, 4), mesh, DEFAULT_RULES) == jax.sharding.PartitionSpec(
+        None, None
+    )
