@@ -16,7 +16,15 @@ import pytest
 import torch
 import transformers as tf
 
-from xling.sharding import DEFAULT_RULES, ShardingError, make_mesh, spec_for, validate_rules
+from xling.sharding import (
+    DEFAULT_RULES,
+    ShardingError,
+    default_config,
+    make_mesh,
+    mesh_from_config,
+    spec_for,
+    validate_rules,
+)
 
 WORKER = Path(__file__).parent / "workers" / "sharded_forward.py"
 RTOL = 1e-5
@@ -44,6 +52,11 @@ def tiny_hf(tmp_path, config) -> str:
 def check(result: dict, sharded_params: dict[str, dict[str, list[int]]]) -> None:
     for mesh, r in result["meshes"].items():
         assert r["hidden_err"] <= RTOL and r["logits_err"] <= RTOL, (mesh, r["hidden_err"], r["logits_err"])
+        assert r["same_generation"], mesh
+        assert ("'data'" in r["out_sharding"]) == (not mesh.startswith("1x")), (
+            mesh,
+            r["out_sharding"],
+        )  # batch split
         for name, p in r["params"].items():
             assert p["devices"] == 8
             if not p["replicated"]:  # no device holds a full copy of a sharded weight
@@ -111,6 +124,17 @@ def test_mesh_sizes_must_match_devices():
     with pytest.raises(ShardingError, match=r"needs 4 devices, have 1"):
         make_mesh({"data": 2, "tensor": 2})
     assert make_mesh({"data": -1, "tensor": 1}).shape == {"data": jax.device_count(), "tensor": 1}
+
+
+def test_mesh_from_config():
+    cfg = default_config()
+    cfg.rules = [list(r) for r in DEFAULT_RULES if r[0] != "vocab"] + [["vocab", ["tensor", "fsdp"]]]
+    mesh, rules = mesh_from_config(cfg)
+    assert mesh.axis_names == ("data", "fsdp", "tensor") and mesh.shape["data"] == jax.device_count()
+    assert ("vocab", ("tensor", "fsdp")) in rules
+    cfg.rules = [["heads", "model"]]
+    with pytest.raises(ShardingError, match="'heads' -> 'model' names a mesh axis the mesh lacks"):
+        mesh_from_config(cfg)
 
 
 def test_spec_replicates_non_dividing_dims(caplog):

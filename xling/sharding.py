@@ -66,6 +66,15 @@ def default_config() -> ml_collections.ConfigDict:
     return cfg
 
 
+def mesh_from_config(cfg: ml_collections.ConfigDict) -> tuple[Mesh, Rules]:
+    """The mesh and validated rules of a config's mesh block (see `default_config`)."""
+    initialize_distributed(cfg)
+    mesh = make_mesh(dict(cfg.axes))
+    rules = [(logical, tuple(p) if isinstance(p, list) else p) for logical, p in cfg.rules]
+    validate_rules(rules, mesh)
+    return mesh, rules
+
+
 def initialize_distributed(cfg: ml_collections.ConfigDict) -> None:
     """`jax.distributed.initialize` from the config's mesh block; a no-op unless enabled."""
     if not cfg.get("distributed", False):

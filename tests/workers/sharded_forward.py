@@ -20,6 +20,7 @@ from flax import nnx
 
 import xling
 from xling.checkpoints.hf_dir import load_hf_dir
+from xling.generate import greedy_generate
 from xling.models.decoder import jit_forward
 from xling.sharding import DEFAULT_RULES, make_mesh, placer, sharded_forward
 
@@ -46,6 +47,7 @@ def main(model_path: str, out_path: str) -> None:
     mask = np.ones_like(ids, bool)
     mask[1, :5] = mask[6, :9] = False
     ref = jit_forward(ref_model, return_hidden=True)(ids, mask)
+    ref_gen = greedy_generate(ref_model, ids, mask, max_new_tokens=4)
     ref_h, ref_l = np.asarray(ref.hidden_states), np.asarray(ref.logits)
     del ref_model
 
@@ -55,6 +57,7 @@ def main(model_path: str, out_path: str) -> None:
         model = load(model_path, place=placer(mesh, DEFAULT_RULES))
         out = sharded_forward(model, mesh, DEFAULT_RULES, return_hidden=True)(ids, mask)
         h, lg = np.asarray(out.hidden_states), np.asarray(out.logits)
+        same_generation = bool((greedy_generate(model, ids, mask, max_new_tokens=4) == ref_gen).all())
         shards = {}
         for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
             arr = var.get_value()
@@ -68,6 +71,7 @@ def main(model_path: str, out_path: str) -> None:
             "hidden_err": float(np.abs(h - ref_h)[:, mask].max() / np.abs(ref_h[:, mask]).max()),
             "logits_err": float(np.abs(lg - ref_l)[mask].max() / np.abs(ref_l[mask]).max()),
             "out_sharding": str(out.logits.sharding.spec),
+            "same_generation": same_generation,
             "params": shards,
         }
     with open(out_path, "w") as f:
