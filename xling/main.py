@@ -30,7 +30,7 @@ def main(argv: list[str]) -> None:
     del argv
     import xling
     from xling.generate import greedy_generate
-    from xling.lens import logit_lens_topk
+    from xling.lens import logit_lens
 
     workdir = Path(_WORKDIR.value)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -41,16 +41,16 @@ def main(argv: list[str]) -> None:
 
     ids, mask = tok.batch(DEMO_PROMPTS)
     new = greedy_generate(loaded.model, ids, mask, _MAX_NEW.value, eos_id=loaded.config.eos_id)
-    lens = logit_lens_topk(loaded.model, ids, mask, k=1)
+    lens = logit_lens(loaded.model, ids, mask, k=1)
     records = []
     for b, prompt in enumerate(DEMO_PROMPTS):
         completion = tok.decode(new[b])
         print(f"\n{prompt!r} -> {completion!r}")
         print(f"  {'layer':>5}  {'top-1 token':<16} {'prob':>6}  {'entropy':>7}")
         layers = []
-        for layer in range(lens.ids.shape[0]):
-            token = tok.id_to_token(lens.ids[layer, b, 0])
-            prob, ent = float(lens.probs[layer, b, 0]), float(lens.entropy[layer, b])
+        for layer in range(lens.num_layers + 1):
+            token = tok.id_to_token(lens.topk_ids[layer, b, 0, 0])
+            prob, ent = float(lens.topk_probs[layer, b, 0, 0]), float(lens.entropy[layer, b, 0])
             print(f"  {layer:>5}  {token!r:<16} {prob:6.3f}  {ent:7.2f}")
             layers.append({"layer": layer, "top1": token, "top1_prob": prob, "entropy": ent})
         records.append({"prompt": prompt, "completion": completion, "layers": layers})

@@ -1,5 +1,5 @@
-"""Layer-wise intermediate decoding (logit lens)."""
+"""Layer-wise intermediate decoding: logit lens (and tuned lens), token sets."""
 
-from xling.lens.logit_lens import LensTopK, logit_lens_topk
+from xling.lens.logit_lens import LensTrace, logit_lens
 
-__all__ = ["LensTopK", "logit_lens_topk"]
+__all__ = ["LensTrace", "logit_lens"]

@@ -1,43 +1,285 @@
-"""Logit lens at the last prompt position: the model's own readout applied to every layer."""
+"""Logit lens engine: the model's own readout at every layer, reduced on device.
+
+Only reductions leave the device: top-k ids/probabilities, entropy,
+KL(final || layer), the probability mass of token sets, and the probability
+and rank of given token ids. Logits are built in [position-chunk, vocab-chunk]
+tiles (online log-sum-exp, as in flash attention), so the full
+[layers, batch, positions, vocab] tensor is never materialised.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx, struct
+from flax import nnx
 
 from xling.models.decoder import Decoder
 
-
-@struct.dataclass
-class LensTopK:
-    """ids and probs: [layers + 1, B, k]; entropy (nats): [layers + 1, B]."""
-
-    ids: np.ndarray
-    probs: np.ndarray
-    entropy: np.ndarray
+Positions = str | Sequence[int] | np.ndarray
 
 
-def logit_lens_topk(model: Decoder, tokens, attention_mask, k: int = 5) -> LensTopK:
+@dataclasses.dataclass
+class LensTrace:
+    """Per-layer lens readings; leading axes [layers + 1, batch, positions].
+
+    Layer 0 reads the embedding output, layer L the last block (the model's own output).
+    """
+
+    positions: np.ndarray  # [B, P] token index read at
+    topk_ids: np.ndarray  # [L+1, B, P, k]
+    topk_probs: np.ndarray  # [L+1, B, P, k]
+    entropy: np.ndarray  # [L+1, B, P], nats
+    kl: np.ndarray  # [L+1, B, P], KL(final || layer), nats
+    set_names: tuple[str, ...] = ()
+    set_mass: np.ndarray | None = None  # [L+1, B, P, S]
+    token_ids: np.ndarray | None = None  # [B, N]
+    token_probs: np.ndarray | None = None  # [L+1, B, P, N]
+    token_ranks: np.ndarray | None = None  # [L+1, B, P, N]; 0 = top-1
+
+    @property
+    def num_layers(self) -> int:
+        return self.entropy.shape[0] - 1
+
+    def to_pandas(self, tokenizer=None):
+        """One row per (layer, example, position); with a tokenizer, top-1 token strings too."""
+        import pandas as pd
+
+        layers, batch, pos = np.meshgrid(
+            np.arange(self.entropy.shape[0]), np.arange(self.entropy.shape[1]), np.arange(self.entropy.shape[2]),
+            indexing="ij",
+        )  # fmt: skip
+        cols: dict[str, Any] = {
+            "layer": layers.ravel(),
+            "example": batch.ravel(),
+            "position": self.positions[batch.ravel(), pos.ravel()],
+            "top1_id": self.topk_ids[..., 0].ravel(),
+            "top1_prob": self.topk_probs[..., 0].ravel(),
+            "entropy": self.entropy.ravel(),
+            "kl": self.kl.ravel(),
+        }
+        if tokenizer is not None:
+            cols["top1"] = [tokenizer.id_to_token(i) for i in cols["top1_id"]]
+        for s, name in enumerate(self.set_names):
+            cols[f"p_{name}"] = self.set_mass[..., s].ravel()
+        if self.token_ids is not None:
+            for n in range(self.token_ids.shape[1]):
+                cols[f"prob_{n}"] = self.token_probs[..., n].ravel()
+                cols[f"rank_{n}"] = self.token_ranks[..., n].ravel()
+        return pd.DataFrame(cols)
+
+
+def logit_lens(
+    model: Decoder,
+    tokens,
+    attention_mask=None,
+    *,
+    positions: Positions = "last",
+    k: int = 5,
+    token_sets: Mapping[str, Any] | None = None,
+    token_ids=None,
+    lens=None,
+    vocab_chunk: int = 16384,
+    position_chunk: int = 64,
+) -> LensTrace:
+    """Read every layer at `positions` ("last", "all", or indices [P] or [B, P]).
+
+    token_sets: {name: ids}, ids either one id list for every example or one list per
+    example (a `TokenSet` works wherever an id list does). token_ids: [N] or [B, N].
+    lens: an optional tuned lens (anything with `translate(hidden)`), applied before the readout.
+    """
+    tokens = np.asarray(tokens)
+    b, t = tokens.shape
+    mask = np.ones((b, t), bool) if attention_mask is None else np.asarray(attention_mask, bool)
+    pos = _positions(positions, b, t)
+    names = tuple(token_sets or ())
+    sets = _pad_ids([_per_example(token_sets[n], b, f"token set {n!r}") for n in names], b) if names else None
+    ids = None if token_ids is None else _as_rows(token_ids, b)
+    vocab_chunk = min(vocab_chunk, model.cfg.vocab_size)
     graphdef, state = nnx.split(model)
-    out = _lens(graphdef, state, jnp.asarray(tokens), jnp.asarray(attention_mask, bool), k)
-    return jax.tree.map(np.asarray, out)
+    lens_parts = None if lens is None else nnx.split(lens)
+    out = _lens(graphdef, state, lens_parts, tokens, mask, pos, sets, ids, k, vocab_chunk, position_chunk)
+    out = jax.tree.map(np.asarray, out)
+    return LensTrace(positions=pos, set_names=names, token_ids=ids, **{key: out.get(key) for key in _FIELDS})
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "k"))
-def _lens(graphdef, state, tokens, mask, k: int) -> LensTopK:
+_FIELDS = ("topk_ids", "topk_probs", "entropy", "kl", "set_mass", "token_probs", "token_ranks")
+
+
+def _positions(positions: Positions, b: int, t: int) -> np.ndarray:
+    if isinstance(positions, str):
+        if positions == "last":
+            return np.full((b, 1), t - 1, np.int32)
+        if positions == "all":
+            return np.tile(np.arange(t, dtype=np.int32), (b, 1))
+        raise ValueError(f"positions must be 'last', 'all' or indices, got {positions!r}")
+    pos = np.asarray(positions, np.int64)
+    pos = np.tile(pos, (b, 1)) if pos.ndim == 1 else pos
+    if pos.ndim != 2 or pos.shape[0] != b or pos.shape[1] == 0:
+        raise ValueError(f"positions must have shape [P] or [{b}, P], got {np.shape(positions)}")
+    bad = pos[(pos < -t) | (pos >= t)]
+    if bad.size:
+        raise ValueError(f"position {int(bad[0])} is out of range for {t} tokens")
+    return (pos % t).astype(np.int32)
+
+
+def _id_list(ids, what: str) -> list[int]:
+    ids = list(getattr(ids, "ids", ids))
+    if not ids:
+        raise ValueError(f"{what} is empty")
+    return [int(i) for i in ids]
+
+
+def _per_example(value, b: int, what: str) -> list[list[int]]:
+    items = getattr(value, "ids", value)
+    if len(items) and not np.isscalar(items[0]):  # one id list (or TokenSet) per example
+        if len(items) != b:
+            raise ValueError(f"{what} has {len(items)} entries for {b} examples")
+        return [_id_list(v, f"{what} of example {i}") for i, v in enumerate(items)]
+    return [_id_list(value, what)] * b
+
+
+def _pad_ids(sets: list[list[list[int]]], b: int) -> np.ndarray:
+    width = max(len(ids) for per_set in sets for ids in per_set)
+    out = np.full((b, len(sets), width), -1, np.int32)
+    for s, per_set in enumerate(sets):
+        for i, ids in enumerate(per_set):
+            out[i, s, : len(ids)] = sorted(set(ids)) + [-1] * (len(ids) - len(set(ids)))
+    return out
+
+
+def _as_rows(token_ids, b: int) -> np.ndarray:
+    ids = np.asarray(token_ids, np.int32)
+    ids = np.tile(ids, (b, 1)) if ids.ndim == 1 else ids
+    if ids.shape[0] != b or ids.ndim != 2:
+        raise ValueError(f"token_ids must have shape [N] or [{b}, N], got {np.shape(token_ids)}")
+    return ids
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "k", "vocab_chunk", "position_chunk"))
+def _lens(graphdef, state, lens_parts, tokens, mask, pos, sets, ids, k, vocab_chunk, position_chunk):
     model: Decoder = nnx.merge(graphdef, state)
     hidden = model(tokens, mask, return_hidden=True, return_logits=False).hidden_states
+    hidden = jnp.take_along_axis(hidden, pos[None, :, :, None], axis=2)  # [L1, B, P, D]
+    if lens_parts is not None:
+        hidden = nnx.merge(*lens_parts).translate(hidden)
+    normed = model.final_norm(hidden)
+    l1, b, p, d = normed.shape
+    out: dict[str, jax.Array] = {}
 
-    # One layer at a time keeps the peak at [B, V] instead of [layers, B, V].
-    def per_layer(_, h_last):
-        logp = jax.nn.log_softmax(model.readout(h_last), axis=-1)
-        top_lp, top_ids = jax.lax.top_k(logp, k)
-        entropy = -jnp.sum(jnp.exp(logp) * logp, axis=-1)
-        return None, (top_ids, jnp.exp(top_lp), entropy)
+    # Gathered logits for token sets and token ids: exact, and cheap ([.., M] columns).
+    def gathered(id_rows):  # id_rows [B, ..., M] (-1 = padding) -> logits [L1, B, P, ..., M]
+        w = model.embed[...] if model.cfg.tie_embeddings else model.lm_head[...].T
+        rows = jnp.take(w, jnp.maximum(id_rows, 0), axis=0).astype(normed.dtype)
+        z = jnp.einsum("lbpd,b...d->lbp...", normed, rows).astype(jnp.float32)
+        return model.softcap(z)
 
-    _, (ids, probs, entropy) = jax.lax.scan(per_layer, None, hidden[:, :, -1])
-    return LensTopK(ids=ids, probs=probs, entropy=entropy)
+    target_logits = gathered(ids) if ids is not None else jnp.zeros((l1, b, p, 0), jnp.float32)
+    target_ids = jnp.broadcast_to(
+        (ids if ids is not None else jnp.zeros((b, 0), jnp.int32))[:, None], (b, p, target_logits.shape[-1])
+    )
+
+    # Rows = (batch, position); tiles of position_chunk rows keep the peak at
+    # [L1, position_chunk, vocab_chunk] floats.
+    n = b * p
+    rows = normed.reshape(l1, n, d)
+    targets = target_logits.reshape(l1, n, -1)
+    pad = -n % position_chunk
+    rows = jnp.pad(rows, ((0, 0), (0, pad), (0, 0)))
+    targets = jnp.pad(targets, ((0, 0), (0, pad), (0, 0)))
+    target_ids = jnp.pad(target_ids.reshape(n, -1), ((0, pad), (0, 0)))
+    chunks = (n + pad) // position_chunk
+    rows = rows.reshape(l1, chunks, position_chunk, d).transpose(1, 0, 2, 3)
+    targets = targets.reshape(l1, chunks, position_chunk, -1).transpose(1, 0, 2, 3)
+    target_ids = target_ids.reshape(chunks, position_chunk, -1)
+    stats = jax.lax.map(lambda xs: _tile_stats(model, *xs, k, vocab_chunk), (rows, targets, target_ids))
+
+    def unchunk(x):  # [chunks, L1, Pc, ...] -> [L1, B, P, ...]
+        x = x.transpose(1, 0, 2, *range(3, x.ndim)).reshape(l1, chunks * position_chunk, *x.shape[3:])
+        return x[:, :n].reshape(l1, b, p, *x.shape[2:])
+
+    stats = {key: unchunk(v) for key, v in stats.items()}
+    lse = stats.pop("lse")
+    out.update(stats)
+    out["topk_probs"] = jnp.exp(out.pop("topk_logits") - lse[..., None])
+    if ids is not None:
+        out["token_probs"] = jnp.exp(target_logits - lse[..., None])
+    else:
+        out.pop("token_ranks")
+    if sets is not None:
+        z = gathered(sets)  # [L1, B, P, S, M]
+        prob = jnp.where(sets[None, :, None] >= 0, jnp.exp(z - lse[..., None, None]), 0.0)
+        out["set_mass"] = prob.sum(-1)
+    return out
+
+
+def _tile_stats(
+    model: Decoder, h, target_logits, target_ids, k: int, vocab_chunk: int
+) -> dict[str, jax.Array]:
+    """Online statistics of one row tile h [L1, Pc, D] over the whole vocabulary.
+
+    target_logits [L1, Pc, N] / target_ids [Pc, N]: tokens whose rank is counted.
+    """
+    l1, pc, _ = h.shape
+    vocab = model.cfg.vocab_size
+    full, rest = divmod(vocab, vocab_chunk)
+    neg = jnp.full((l1, pc), -jnp.inf, jnp.float32)
+    zero = jnp.zeros((l1, pc), jnp.float32)
+    carry = dict(
+        m=neg, s0=zero, s1=zero, mf=neg[-1], sf0=zero[-1], tf=zero,
+        topv=jnp.full((l1, pc, k), -jnp.inf, jnp.float32), topi=jnp.zeros((l1, pc, k), jnp.int32),
+        rank=jnp.zeros(target_logits.shape, jnp.int32),
+    )  # fmt: skip
+
+    def update(c, start, size):
+        z = model.unembed(h, model.unembedding_rows(start, size))  # [L1, Pc, C]
+        m = jnp.maximum(c["m"], z.max(-1))
+        e = jnp.exp(z - m[..., None])
+        scale = jnp.exp(c["m"] - m)
+        zf = z[-1]
+        mf = jnp.maximum(c["mf"], zf.max(-1))
+        wf = jnp.exp(zf - mf[:, None])
+        scale_f = jnp.exp(c["mf"] - mf)
+        v, i = jax.lax.top_k(z, min(k, size))
+        allv = jnp.concatenate([c["topv"], v], -1)
+        alli = jnp.concatenate([c["topi"], i + start], -1)
+        topv, order = jax.lax.top_k(allv, k)
+        return dict(
+            m=m,
+            s0=c["s0"] * scale + e.sum(-1),
+            s1=c["s1"] * scale + (e * z).sum(-1),
+            mf=mf,
+            sf0=c["sf0"] * scale_f + wf.sum(-1),
+            tf=c["tf"] * scale_f + jnp.einsum("pc,lpc->lp", wf, z),
+            topv=topv,
+            topi=jnp.take_along_axis(alli, order, -1),
+            # The target's own column is skipped by id: its gathered logit may differ
+            # from the tiled one in the last bit.
+            rank=c["rank"]
+            + (
+                (z[:, :, None, :] > target_logits[..., None])
+                & (start + jnp.arange(size) != target_ids[..., None])[None]
+            ).sum(-1, dtype=jnp.int32),
+        )
+
+    carry, _ = jax.lax.scan(
+        lambda c, j: (update(c, j * vocab_chunk, vocab_chunk), None), carry, jnp.arange(full)
+    )
+    if rest:
+        carry = update(carry, full * vocab_chunk, rest)
+    lse = carry["m"] + jnp.log(carry["s0"])
+    mean_final = carry["tf"] / carry["sf0"]  # E_{p_final}[z_layer]
+    kl = (mean_final[-1] - lse[-1]) - (mean_final - lse)
+    return dict(
+        lse=lse,
+        entropy=lse - carry["s1"] / carry["s0"],
+        kl=jnp.maximum(kl, 0.0),  # >= 0 by definition; only fp32 rounding goes below
+        topk_logits=carry["topv"],
+        topk_ids=carry["topi"],
+        token_ranks=carry["rank"],
+    )

@@ -131,16 +131,24 @@ class Decoder(nnx.Module):
 
     def readout(self, h: jax.Array) -> jax.Array:
         """Final norm + unembedding (+ softcap): the one readout the lens reuses."""
-        h = self.final_norm(h)
+        return self.unembed(self.final_norm(h))
+
+    def unembedding_rows(self, start: int = 0, size: int | None = None) -> jax.Array:
+        """Rows [start, start + size) of the unembedding as [size, D] (tied or not)."""
+        size = self.cfg.vocab_size - start if size is None else size
         if self.cfg.tie_embeddings:
-            logits = jnp.einsum("...d,vd->...v", h, self.embed[...].astype(h.dtype))
-        else:
-            logits = h @ self.lm_head[...].astype(h.dtype)
-        logits = logits.astype(jnp.float32)
-        if self.cfg.final_logit_softcap:
-            cap = self.cfg.final_logit_softcap
-            logits = jnp.tanh(logits / cap) * cap
-        return logits
+            return jax.lax.dynamic_slice_in_dim(self.embed[...], start, size, axis=0)
+        return jax.lax.dynamic_slice_in_dim(self.lm_head[...], start, size, axis=1).T
+
+    def unembed(self, normed: jax.Array, rows: jax.Array | None = None) -> jax.Array:
+        """fp32 logits of already-normed states against `rows` ([V', D]; default all)."""
+        rows = self.unembedding_rows() if rows is None else rows
+        logits = jnp.einsum("...d,vd->...v", normed, rows.astype(normed.dtype)).astype(jnp.float32)
+        return self.softcap(logits)
+
+    def softcap(self, logits: jax.Array) -> jax.Array:
+        cap = self.cfg.final_logit_softcap
+        return jnp.tanh(logits / cap) * cap if cap else logits
 
     def __call__(
         self,
