@@ -26,6 +26,7 @@ setup(
         # Only for the one-time GGUF -> tokenizer.json conversion (no torch needed).
         "transformers>=5.0",
         "platformdirs>=4.0",
+        "pandas>=2.0",  # LensTrace.to_pandas
     ],
     extras_require={
         # The parity reference: PyTorch on CPU + transformers (accelerate for its GGUF loader).

@@ -187,6 +187,7 @@ def _lens(graphdef, state, lens_parts, tokens, mask, pos, sets, ids, k, vocab_ch
     # Rows = (batch, position); tiles of position_chunk rows keep the peak at
     # [L1, position_chunk, vocab_chunk] floats.
     n = b * p
+    position_chunk = min(position_chunk, n)  # never pad a small batch up to a full tile
     rows = normed.reshape(l1, n, d)
     targets = target_logits.reshape(l1, n, -1)
     pad = -n % position_chunk
