@@ -32,12 +32,12 @@ def setup():
     return model, ids, mask
 
 
-@pytest.mark.parametrize("vocab_chunk,position_chunk", [(97, 64), (16, 4), (10, 1)])
-def test_matches_brute_force_for_any_chunking(setup, vocab_chunk, position_chunk):
+@pytest.mark.parametrize("vocab_chunk,position_chunk,batch_chunk", [(97, 64, 16), (16, 4, 2), (10, 1, 1)])
+def test_matches_brute_force_for_any_chunking(setup, vocab_chunk, position_chunk, batch_chunk):
     model, ids, mask = setup
     sets = {"a": [5, 6, 7], "b": [[1, 2], [3], [90, 91, 92, 93]]}
     trace = logit_lens(model, ids, mask, positions="all", k=4, token_sets=sets, token_ids=[5, 50],
-                       vocab_chunk=vocab_chunk, position_chunk=position_chunk)  # fmt: skip
+                       vocab_chunk=vocab_chunk, position_chunk=position_chunk, batch_chunk=batch_chunk)  # fmt: skip
     pos = np.tile(np.arange(9), (3, 1))
     logp = brute_force(model, ids, mask, pos)
     p = np.exp(logp)

@@ -86,12 +86,14 @@ def logit_lens(
     lens=None,
     vocab_chunk: int = 16384,
     position_chunk: int = 64,
+    batch_chunk: int = 16,
 ) -> LensTrace:
     """Read every layer at `positions` ("last", "all", or indices [P] or [B, P]).
 
     token_sets: {name: ids}, ids either one id list for every example or one list per
     example (a `TokenSet` works wherever an id list does). token_ids: [N] or [B, N].
     lens: an optional tuned lens (anything with `translate(hidden)`), applied before the readout.
+    Examples run batch_chunk at a time, which bounds memory for long all-position reads.
     """
     tokens = np.asarray(tokens)
     b, t = tokens.shape
@@ -103,8 +105,15 @@ def logit_lens(
     vocab_chunk = min(vocab_chunk, model.cfg.vocab_size)
     graphdef, state = nnx.split(model)
     lens_parts = None if lens is None else nnx.split(lens)
-    out = _lens(graphdef, state, lens_parts, tokens, mask, pos, sets, ids, k, vocab_chunk, position_chunk)
-    out = jax.tree.map(np.asarray, out)
+    step = min(batch_chunk, b)
+    pieces = []
+    for start in range(0, b, step):
+        rows = np.arange(start, start + step) % b  # the last chunk wraps around to keep one shape
+        args = [x[rows] if x is not None else None for x in (tokens, mask, pos, sets, ids)]
+        out = _lens(graphdef, state, lens_parts, *args, k, vocab_chunk, position_chunk)
+        keep = min(step, b - start)
+        pieces.append({key: np.asarray(v)[:, :keep] for key, v in out.items()})
+    out = {key: np.concatenate([piece[key] for piece in pieces], axis=1) for key in pieces[0]}
     return LensTrace(positions=pos, set_names=names, token_ids=ids, **{key: out.get(key) for key in _FIELDS})
 
 
