@@ -10,8 +10,8 @@ import torch
 import transformers as tf
 from flax import nnx
 
-from xling.checkpoints.hf_dir import FAMILIES
 from xling.models.decoder import Decoder
+from xling.models.families import hf_family
 from xling.models.hf_config import ConfigReader
 
 LLAMA3_8B = dict(model_type="llama", hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
@@ -45,7 +45,7 @@ FULL_SIZE = {
 def test_parameter_count_without_memory(name):
     fields, published = FULL_SIZE[name]
     reader = ConfigReader(fields, fields["model_type"])
-    cfg = FAMILIES[fields["model_type"]].config_from_hf(reader)
+    cfg = hf_family(fields["model_type"]).config_from_hf(reader)
     reader.finish()
     abstract = nnx.eval_shape(lambda: Decoder(cfg, rngs=nnx.Rngs(0)))
     leaves = jax.tree.leaves(nnx.state(abstract, nnx.Param))

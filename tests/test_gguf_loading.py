@@ -44,7 +44,7 @@ def random_gemma(seed=0) -> Decoder:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     model = random_gemma()
-    tensors = export_tensors(model, gemma3.GGUF_KEYMAP)
+    tensors = export_tensors(model, gemma3.gguf_keymap(None))
     llama_cpp_norms = {k: v for k, v in tensors.items() if "norm" in k}
     assert all(np.allclose(v, 1.05) for v in llama_cpp_norms.values())  # stored as 1 + w
     path = write_gguf(tmp_path_factory.mktemp("g") / "tiny.gguf", "gemma3", tensors, META)
@@ -64,14 +64,14 @@ def test_roundtrip_through_gguf(exported):
     loaded = load_checkpoint(path)
     ids = jnp.asarray([[3, 14, 15, 9, 26, 5, 35, 8, 9, 7]])
     np.testing.assert_array_equal(loaded(ids).logits, model(ids).logits)
-    again = export_tensors(loaded, gemma3.GGUF_KEYMAP)
+    again = export_tensors(loaded, gemma3.gguf_keymap(None))
     assert again.keys() == tensors.keys()
     for name in tensors:
         np.testing.assert_array_equal(again[name], tensors[name])
 
 
 def test_keymap_lookups_agree():
-    km = gemma3.GGUF_KEYMAP
+    km = gemma3.gguf_keymap(None)
     for name, targets, layer, _ in km.expand(3):
         assert km.target_of(name) == (targets, layer)
         assert all(km.source_name(t, layer) == name for t in targets)
@@ -168,4 +168,4 @@ def test_loader_rejects_unmapped_param(exported):
     model, _, path = exported
     cfg = model.cfg.replace(tie_embeddings=False)  # lm_head exists but no rule fills it
     with pytest.raises(CheckpointError, match="no key-map rule fills parameter 'lm_head'"):
-        load_decoder(cfg, GGUFFile(path), gemma3.GGUF_KEYMAP)
+        load_decoder(cfg, GGUFFile(path), gemma3.gguf_keymap(None))

@@ -14,9 +14,9 @@ from xling.checkpoints.gguf_file import GGUFFile
 from xling.checkpoints.hf_dir import load_hf_dir
 from xling.checkpoints.loader import Placer, load_decoder
 from xling.errors import CheckpointError, UnknownModelError, UnsupportedError
-from xling.models import gemma3
 from xling.models.config import ModelConfig
 from xling.models.decoder import Decoder
+from xling.models.families import gguf_family
 from xling.tokenizer import Tokenizer, tokenizer_from_gguf
 
 CACHE_ENV = "XLING_CACHE"
@@ -55,9 +55,6 @@ REGISTRY: dict[str, ModelSpec] = {
     ]
 }
 
-# GGUF architectures with a port: general.architecture -> (config translation, key map).
-GGUF_FAMILIES = {"gemma3": (gemma3.config_from_gguf, gemma3.GGUF_KEYMAP)}
-
 
 @dataclasses.dataclass
 class LoadedModel:
@@ -79,6 +76,12 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     raise UnknownModelError(f"unknown model {key!r}: not a file, and not a known name ({known})")
 
 
+def gguf_eos_ids(meta: dict) -> tuple[int, ...]:
+    """EOS plus the end-of-turn / end-of-message ids llama.cpp records for chat models."""
+    keys = ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")
+    return tuple(dict.fromkeys(int(meta[k]) for k in keys if meta.get(k) is not None))
+
+
 def _file_digest(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -94,24 +97,25 @@ def load_checkpoint(
     param_dtype: str = "float32",
     scan_layers: bool = True,
     place: Placer | None = None,
+    **overrides,
 ) -> Decoder:
-    """The model of a local `.gguf` file (no tokenizer)."""
+    """The model of a local `.gguf` file (no tokenizer). `overrides`: runtime ModelConfig
+    fields (attention_impl, attention_dtype, attention_chunk, remat)."""
     ckpt = GGUFFile(path)
-    if ckpt.architecture not in GGUF_FAMILIES:
-        known = ", ".join(sorted(GGUF_FAMILIES))
-        raise UnsupportedError(f"{path}: GGUF architecture {ckpt.architecture!r} is not supported ({known})")
-    to_config, keymap = GGUF_FAMILIES[ckpt.architecture]
+    family = gguf_family(ckpt.architecture, path)
     if "token_embd.weight" not in ckpt.names():
         raise CheckpointError(f"{path}: missing tensor 'token_embd.weight'")
     meta = ckpt.metadata
-    cfg = to_config(meta, ckpt.shape("token_embd.weight")[0]).replace(
+    cfg = family.config_from_gguf(meta, ckpt.shape("token_embd.weight")[0]).replace(
         dtype=dtype,
         param_dtype=param_dtype,
         scan_layers=scan_layers,
         bos_id=meta.get("tokenizer.ggml.bos_token_id"),
-        eos_id=meta.get("tokenizer.ggml.eos_token_id"),
+        eos_ids=gguf_eos_ids(meta),
         pad_id=meta.get("tokenizer.ggml.padding_token_id", 0),
+        **overrides,
     )
+    keymap = family.gguf_keymap(cfg)
     return load_decoder(cfg, ckpt, keymap, place)
 
 

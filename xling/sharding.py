@@ -12,44 +12,33 @@ that does not divide its mesh axes is replicated instead, with a warning.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import jax
 import ml_collections
 import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 
-from xling.errors import XlingError
-
-log = logging.getLogger(__name__)
-
-MESH_AXES = ("data", "fsdp", "tensor")
-LOGICAL_AXES = ("batch", "length", "embed", "vocab", "heads", "kv_heads", "head_dim", "mlp", "layers")
-Rules = Sequence[tuple[str, str | Sequence[str] | None]]
-
-# Data parallel over data+fsdp; FSDP shards weights along embed; tensor parallel
-# splits heads, MLP and vocabulary. With fsdp = tensor = 1 this is plain data parallelism.
-DEFAULT_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
-    ("batch", ("data", "fsdp")),
-    ("length", None),
-    ("embed", "fsdp"),
-    ("vocab", "tensor"),
-    ("heads", "tensor"),
-    ("kv_heads", "tensor"),
-    ("head_dim", None),
-    ("mlp", "tensor"),
-    ("layers", None),
+from xling.models.decoder import DecoderOutput
+from xling.partitioning import (  # noqa: F401 (re-exported: the public sharding API)
+    DEFAULT_RULES,
+    LOGICAL_AXES,
+    MESH_AXES,
+    Partitioning,
+    Rules,
+    ShardingError,
+    activation_sharding,
+    constrain,
+    param_logical_axes,
+    spec_for,
+    validate_rules,
 )
 
-
-class ShardingError(XlingError):
-    """A mesh or rule set that cannot be honoured."""
+log = logging.getLogger(__name__)
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -104,59 +93,6 @@ def make_mesh(axes: dict[str, int], devices: Sequence[jax.Device] | None = None)
     return Mesh(np.asarray(devices).reshape(sizes), tuple(names))
 
 
-def validate_rules(rules: Rules, mesh: Mesh) -> dict[str, tuple[str, ...]]:
-    """Rules as {logical axis: mesh axes}; unknown names on either side are errors."""
-    table: dict[str, tuple[str, ...]] = {}
-    for logical, physical in rules:
-        if logical not in LOGICAL_AXES:
-            raise ShardingError(
-                f"sharding rule for unknown logical axis {logical!r} (known: {', '.join(LOGICAL_AXES)})"
-            )
-        targets = () if physical is None else (physical,) if isinstance(physical, str) else tuple(physical)
-        for axis in targets:
-            if axis not in mesh.axis_names:
-                raise ShardingError(
-                    f"sharding rule {logical!r} -> {axis!r} names a mesh axis the mesh lacks "
-                    f"(mesh axes: {', '.join(mesh.axis_names)})"
-                )
-        table[logical] = targets
-    return table
-
-
-def spec_for(
-    logical: Sequence[str | None], shape: Sequence[int], mesh: Mesh, rules: Rules, name: str = ""
-) -> P:
-    """PartitionSpec of one array; a dimension its mesh axes do not divide is replicated."""
-    table = validate_rules(rules, mesh)
-    used: set[str] = set()
-    out = []
-    for axis, size in zip(logical, shape, strict=True):
-        targets = tuple(a for a in table.get(axis, ()) if a not in used and mesh.shape[a] > 1) if axis else ()
-        ways = math.prod(mesh.shape[a] for a in targets)
-        if targets and size % ways:
-            log.warning(
-                "%s: dimension %r of size %d does not divide mesh axes %s (%d ways); replicating it",
-                name or "array", axis, size, targets, ways,
-            )  # fmt: skip
-            targets = ()
-        used.update(targets)
-        out.append(targets[0] if len(targets) == 1 else (targets or None))
-    return P(*out)
-
-
-def param_logical_axes(model_or_state) -> dict[str, tuple[str, ...]]:
-    """{"blocks/attn/q": ("layers", "embed", "heads", "head_dim"), ...} from the params' metadata."""
-    state = model_or_state if isinstance(model_or_state, nnx.State) else nnx.state(model_or_state, nnx.Param)
-    out = {}
-    for path, var in nnx.to_flat_state(state):
-        axes = tuple(var.get_metadata()["logical_axes"])
-        shape = var.get_value().shape
-        if len(shape) == len(axes) + 1:  # stacked over layers by nnx.vmap
-            axes = ("layers", *axes)
-        out["/".join(map(str, path))] = axes
-    return out
-
-
 def placer(mesh: Mesh, rules: Rules):
     """A `place` callback for the loaders: each device receives only its own shard."""
 
@@ -181,30 +117,6 @@ def shard_params(model, mesh: Mesh, rules: Rules):
     return model
 
 
-# ---- activation constraints -------------------------------------------------------
-
-_ACTIVE: list[tuple[Mesh, Rules]] = []
-
-
-@contextlib.contextmanager
-def activation_sharding(mesh: Mesh, rules: Rules) -> Iterator[None]:
-    """While active (at trace time), `constrain` pins activations to the rules."""
-    validate_rules(rules, mesh)
-    _ACTIVE.append((mesh, rules))
-    try:
-        yield
-    finally:
-        _ACTIVE.pop()
-
-
-def constrain(x: jax.Array, logical: Sequence[str | None]) -> jax.Array:
-    """`with_sharding_constraint` by logical names; identity outside `activation_sharding`."""
-    if not _ACTIVE:
-        return x
-    mesh, rules = _ACTIVE[-1]
-    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec_for(logical, x.shape, mesh, rules)))
-
-
 def sharded_forward(model, mesh: Mesh, rules: Rules, *, return_hidden: bool = False, return_logits=True):
     """A jitted `(tokens, mask) -> DecoderOutput` with explicit input and output shardings;
     the batch is split over the data axes. Compiled once per input shape."""
@@ -216,8 +128,6 @@ def sharded_forward(model, mesh: Mesh, rules: Rules, *, return_hidden: bool = Fa
         with activation_sharding(mesh, rules):
             module = nnx.merge(graphdef, state)
             return module(tokens, mask, return_hidden=return_hidden, return_logits=return_logits)
-
-    from xling.models.decoder import DecoderOutput  # the decoder imports this module
 
     @functools.lru_cache(maxsize=8)
     def compiled(b: int, t: int):

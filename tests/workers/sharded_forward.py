@@ -38,7 +38,7 @@ def main(model_path: str, out_path: str) -> None:
     warnings: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: warnings.append(record.getMessage())
-    logging.getLogger("xling.sharding").addHandler(handler)
+    logging.getLogger("xling.partitioning").addHandler(handler)
 
     ref_model = load(model_path)
     vocab = ref_model.cfg.vocab_size

@@ -9,16 +9,14 @@ from types import ModuleType
 
 import numpy as np
 
-from xling.checkpoints.keymap import KeyMap
 from xling.checkpoints.loader import Placer, load_decoder
 from xling.checkpoints.safetensors_file import SafetensorsCheckpoint
 from xling.errors import UnsupportedError
-from xling.models import bloom, gemma, gpt2, llama, olmo2
 from xling.models.config import ModelConfig
 from xling.models.decoder import Decoder
+from xling.models.families import hf_family
 from xling.models.hf_config import ConfigReader
-
-FAMILIES: dict[str, ModuleType] = {t: m for m in (llama, gemma, olmo2, bloom, gpt2) for t in m.MODEL_TYPES}
+from xling.models.keymap import KeyMap
 
 
 def read_config(directory: str | Path) -> tuple[ModelConfig, ModuleType]:
@@ -27,17 +25,29 @@ def read_config(directory: str | Path) -> tuple[ModelConfig, ModuleType]:
         raise FileNotFoundError(f"no config.json in {directory}")
     raw = json.loads(path.read_text())
     model_type = raw.get("model_type")
-    if model_type not in FAMILIES:
-        known = ", ".join(sorted(FAMILIES))
-        raise UnsupportedError(f"{path}: model_type {model_type!r} is not supported ({known})")
-    family = FAMILIES[model_type]
+    family = hf_family(model_type, path)
     reader = ConfigReader(raw, model_type)
     cfg = family.config_from_hf(reader)
     reader.finish()
-    ids = {k: raw.get(k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
-    eos = ids["eos_token_id"][0] if isinstance(ids["eos_token_id"], list) else ids["eos_token_id"]
-    cfg = cfg.replace(bos_id=ids["bos_token_id"], eos_id=eos, pad_id=ids["pad_token_id"] or 0)
+    generation = {}
+    gen_path = Path(directory) / "generation_config.json"
+    if gen_path.is_file():
+        generation = json.loads(gen_path.read_text())
+    # Chat models list their end-of-turn token next to EOS, often only in generation_config.json.
+    eos_ids = _ids(raw.get("eos_token_id")) + _ids(generation.get("eos_token_id"))
+    pad = raw.get("pad_token_id", generation.get("pad_token_id"))
+    cfg = cfg.replace(
+        bos_id=raw.get("bos_token_id", generation.get("bos_token_id")),
+        eos_ids=tuple(dict.fromkeys(eos_ids)),
+        pad_id=pad or 0,
+    )
     return cfg, family
+
+
+def _ids(value: int | list[int] | None) -> list[int]:
+    if value is None:
+        return []
+    return [int(v) for v in value] if isinstance(value, list) else [int(value)]
 
 
 class _Prefixed:
@@ -70,10 +80,12 @@ def load_hf_dir(
     param_dtype: str = "float32",
     scan_layers: bool = True,
     place: Placer | None = None,
+    **overrides,
 ) -> Decoder:
-    """The model of an HF directory. Weights are cast to `param_dtype` tensor by tensor."""
+    """The model of an HF directory. Weights are cast to `param_dtype` tensor by tensor.
+    `overrides`: runtime ModelConfig fields (attention_impl, attention_dtype, remat, ...)."""
     cfg, family = read_config(directory)
-    cfg = cfg.replace(dtype=dtype, param_dtype=param_dtype, scan_layers=scan_layers)
+    cfg = cfg.replace(dtype=dtype, param_dtype=param_dtype, scan_layers=scan_layers, **overrides)
     source = SafetensorsCheckpoint(directory)
     stored = {source.dtype(n) for n in source.names()}
     if "BF16" in stored and param_dtype == "float16":

@@ -15,11 +15,11 @@ import jax
 import numpy as np
 from flax import nnx
 
-from xling.checkpoints.keymap import TRANSFORMS, KeyMap
 from xling.errors import CheckpointError
 from xling.models.config import ModelConfig
 from xling.models.decoder import Decoder
-from xling.sharding import param_logical_axes
+from xling.models.keymap import TRANSFORMS, KeyMap
+from xling.partitioning import param_logical_axes
 
 
 class TensorSource(Protocol):

@@ -3,9 +3,9 @@ after the embedding, biases on every linear map, q/k/v fused per head."""
 
 from __future__ import annotations
 
-from xling.checkpoints.keymap import KeyMap, layer_norm, rules
 from xling.models.config import ModelConfig
 from xling.models.hf_config import ConfigReader
+from xling.models.keymap import KeyMap, layer_norm, rules
 
 MODEL_TYPES = ("bloom",)
 IGNORE = ()

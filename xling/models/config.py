@@ -11,12 +11,18 @@ Activation = Literal["silu", "gelu_tanh", "gelu"]
 LayerType = Literal["global", "local"]
 
 _ACTIVATIONS = ("silu", "gelu_tanh", "gelu")
-_DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("float32", "bfloat16", "float16")
 _CHOICES = {
     "norm_type": ("rms", "layer"),
     "qk_norm": (None, "head", "proj"),
     "mlp_type": ("gated", "dense"),
     "position_type": ("rope", "alibi", "learned"),
+    # "auto": jax.nn.dot_product_attention (XLA; cuDNN flash attention on GPU) where the
+    # family allows it, the explicit einsum path for ALiBi and attention softcaps.
+    "attention_impl": ("auto", "explicit", "xla", "cudnn"),
+    # Rematerialisation of each scanned layer in the backward pass: keep everything,
+    # recompute everything, or keep only matmul outputs.
+    "remat": ("none", "full", "dots"),
 }
 
 
@@ -80,18 +86,30 @@ class ModelConfig:
     final_logit_softcap: float | None = None
     max_seq_len: int = 8192
     bos_id: int | None = None
-    eos_id: int | None = None
+    # Every id that ends a generation (base EOS plus end-of-turn tokens of chat models).
+    eos_ids: tuple[int, ...] = ()
     pad_id: int = 0
     dtype: str = "float32"  # activations
     param_dtype: str = "float32"
+    # Precision of the q.k product and the softmax. fp32 by default so that a bf16 run
+    # does not round attention logits to bf16.
+    attention_dtype: str = "float32"
+    attention_impl: str = "auto"
+    # Queries are processed in blocks of this many tokens when a call has more, so the
+    # [heads, T, S] attention logits never exceed [heads, chunk, S]; 0 disables it.
+    attention_chunk: int = 1024
+    remat: str = "none"
     scan_layers: bool = True
 
     def __post_init__(self) -> None:
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation {self.activation!r} is not one of {_ACTIVATIONS}")
-        for name in ("dtype", "param_dtype"):
-            if getattr(self, name) not in _DTYPES:
-                raise ValueError(f"{name} {getattr(self, name)!r} is not one of {_DTYPES}")
+        for name in ("dtype", "param_dtype", "attention_dtype"):
+            if getattr(self, name) not in DTYPES:
+                raise ValueError(f"{name} {getattr(self, name)!r} is not one of {DTYPES}")
+        if self.attention_chunk < 0:
+            raise ValueError(f"attention_chunk must be >= 0, got {self.attention_chunk}")
+        object.__setattr__(self, "eos_ids", tuple(int(i) for i in self.eos_ids))
         for name, choices in _CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {choices}")
@@ -109,6 +127,21 @@ class ModelConfig:
                 raise ValueError(f"unknown layer types {sorted(bad)}; use 'global' or 'local'")
             if "local" in self.layer_types and not self.sliding_window:
                 raise ValueError("local layers need a sliding_window")
+
+    @property
+    def eos_id(self) -> int | None:
+        """The primary end-of-sequence id (the first of `eos_ids`)."""
+        return self.eos_ids[0] if self.eos_ids else None
+
+    @property
+    def uses_explicit_attention(self) -> bool:
+        """ALiBi and attention softcaps need the explicit path (the fused kernels lack them)."""
+        return (
+            self.attention_impl == "explicit"
+            or self.position_type == "alibi"
+            or bool(self.attn_logit_softcap)
+            or self.attention_dtype != "float32"
+        )
 
     @property
     def is_local(self) -> tuple[bool, ...]:

@@ -15,7 +15,7 @@ from flax import nnx, struct
 
 from xling.models.config import ModelConfig
 from xling.models.layers import MLP, Attention, Norm, _param, rope_tables
-from xling.sharding import constrain
+from xling.partitioning import constrain
 
 
 @struct.dataclass

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 
-from xling.checkpoints.keymap import KeyMap, rules
 from xling.errors import UnsupportedError
 from xling.models.config import ModelConfig
 from xling.models.hf_config import ConfigReader, read_rope
+from xling.models.keymap import KeyMap, rules
 from xling.models.llama import llama_like_rules
 
 MODEL_TYPES = ("gemma", "gemma2", "gemma3_text")

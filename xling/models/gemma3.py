@@ -10,14 +10,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from xling.checkpoints.keymap import rules
 from xling.errors import UnsupportedError
 from xling.models.config import ModelConfig, RopeScaling
+from xling.models.keymap import rules
 
+GGUF_ARCHITECTURES = ("gemma3",)
 SLIDING_WINDOW_PATTERN = 6
 LOCAL_ROPE_THETA = 10_000.0
 
-GGUF_KEYMAP = rules(
+_GGUF_RULES = rules(
     ("token_embd.weight", "embed"),
     ("output_norm.weight", "final_norm/scale", "minus_one"),
     ("blk.{layer}.attn_norm.weight", "blocks/attn_norm/scale", "minus_one"),
@@ -109,3 +110,7 @@ def config_from_gguf(meta: dict[str, Any], vocab_size: int) -> ModelConfig:
         query_pre_attn_scalar=pre_attn_scalar,
         max_seq_len=int(get("context_length")),
     )
+
+
+def gguf_keymap(cfg: ModelConfig):
+    return _GGUF_RULES

@@ -3,10 +3,10 @@ with q/k/v concatenated, biases everywhere, tied unembedding."""
 
 from __future__ import annotations
 
-from xling.checkpoints.keymap import KeyMap, layer_norm, rules
 from xling.errors import UnsupportedError
 from xling.models.config import ModelConfig
 from xling.models.hf_config import ConfigReader
+from xling.models.keymap import KeyMap, layer_norm, rules
 
 MODEL_TYPES = ("gpt2",)
 # Causal-mask buffers that older checkpoints saved alongside the weights.

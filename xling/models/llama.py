@@ -6,9 +6,9 @@ Mistral's sliding window on every layer, Llama 3 RoPE scaling, explicit head_dim
 
 from __future__ import annotations
 
-from xling.checkpoints.keymap import KeyMap, rules
 from xling.models.config import ModelConfig
 from xling.models.hf_config import ConfigReader, read_rope
+from xling.models.keymap import KeyMap, rules
 
 MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 IGNORE = (r"model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq",)

@@ -3,9 +3,9 @@ over the whole projection rather than per head."""
 
 from __future__ import annotations
 
-from xling.checkpoints.keymap import KeyMap, rules
 from xling.models.config import ModelConfig
 from xling.models.hf_config import ConfigReader, read_rope
+from xling.models.keymap import KeyMap, rules
 
 MODEL_TYPES = ("olmo2",)
 IGNORE = ()
