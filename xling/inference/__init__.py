@@ -1,0 +1,1 @@
+"""Inference shared by every experiment: generation, chat templates and scoring."""
