@@ -13,9 +13,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx, struct
 
+from xling.errors import XlingError
 from xling.models.config import ModelConfig
-from xling.models.layers import MLP, Attention, Norm, _param, rope_tables
+from xling.models.layers import MLP, Attention, Norm, SharedPrefix, _param, rope_tables
 from xling.partitioning import constrain
+
+
+class CacheOverflowError(XlingError, ValueError):
+    """More tokens than a KV cache has slots."""
 
 
 @struct.dataclass
@@ -39,6 +44,23 @@ class KVCache:
             index=jnp.zeros((), jnp.int32),
         )
 
+    @property
+    def size(self) -> int:
+        return self.valid.shape[1]
+
+    def check_room(self, new_tokens: int) -> None:
+        """Raise if `new_tokens` do not fit. Static shapes are checked even under jit; the
+        write index only when it is concrete (a jitted caller sizes its cache itself)."""
+        if new_tokens > self.size:
+            raise CacheOverflowError(f"{new_tokens} tokens do not fit a KV cache of {self.size} slots")
+        if isinstance(self.index, jax.core.Tracer):
+            return
+        used = int(self.index)
+        if used + new_tokens > self.size:
+            raise CacheOverflowError(
+                f"KV cache overflow: {used} of {self.size} slots used, {new_tokens} more tokens given"
+            )
+
 
 @struct.dataclass
 class DecoderOutput:
@@ -51,6 +73,7 @@ class DecoderOutput:
     logits: jax.Array | None
     hidden_states: jax.Array | None = None
     cache: KVCache | None = None
+    final: jax.Array | None = None  # [B, T, D], the last block's output, if requested
 
 
 def _embed_norm(cfg: ModelConfig) -> Norm:
@@ -74,15 +97,16 @@ class Block(nnx.Module):
     def _maybe(self, name: str, x: jax.Array) -> jax.Array:
         return getattr(self, name)(x) if hasattr(self, name) else x
 
-    def __call__(self, x, cos, sin, mask, kv_positions, cache_kv, write_index):
-        """One layer. cache_kv: (keys, values) of this layer's cache, or None."""
+    def __call__(self, x, cos, sin, mask, kv_positions, cache_kv, write_index, prefix=None):
+        """One layer. cache_kv: (keys, values) of this layer's cache, or None; prefix: this
+        layer's `SharedPrefix`, or None."""
         h = self._maybe("attn_norm", x)
         k, v = self.attn.project_kv(h, cos, sin)
         if cache_kv is not None:
             start = (0, write_index, 0, 0)
             k = jax.lax.dynamic_update_slice(cache_kv[0], k.astype(cache_kv[0].dtype), start)
             v = jax.lax.dynamic_update_slice(cache_kv[1], v.astype(cache_kv[1].dtype), start)
-        h = self.attn(h, cos, sin, k, v, mask, kv_positions)
+        h = self.attn(h, cos, sin, k, v, mask, kv_positions, prefix)
         x = x + self._maybe("post_attn_norm", h)
         h = self.mlp(self._maybe("ffn_norm", x))
         return x + self._maybe("post_ffn_norm", h), (k, v)
@@ -157,23 +181,41 @@ class Decoder(nnx.Module):
         *,
         positions: jax.Array | None = None,
         cache: KVCache | None = None,
+        prefix: KVCache | None = None,
         return_hidden: bool = False,
         return_logits: bool | str = True,
+        return_final: bool = False,
     ) -> DecoderOutput:
         """tokens, attention_mask: [B, T] (left padding: mask 0 on the pads).
 
         Without `positions`, a token's position is the number of real tokens
         before it, so a left-padded row equals the same prompt run alone.
         With a cache, the T tokens are written at slots index..index+T-1.
+        With `prefix` (a filled cache of G rows, G dividing B), each run of B / G
+        consecutive rows continues its group's prefix; the prefix is read in place,
+        never copied per row. `cache` and `prefix` do not combine.
         return_logits: True (every position), "last" (only the last, [B, 1, V]) or False.
+        return_final: also return the last block's output (before the final norm).
         """
         cfg = self.cfg
         b, t = tokens.shape
         if attention_mask is None:
             attention_mask = jnp.ones((b, t), bool)
         attention_mask = attention_mask.astype(bool)
+        if cache is not None and prefix is not None:
+            raise ValueError("pass either a cache to extend or a shared prefix, not both")
+        if cache is not None:
+            cache.check_room(t)
+        if prefix is not None and b % prefix.valid.shape[0]:
+            raise ValueError(f"{b} rows do not divide into {prefix.valid.shape[0]} prefix groups")
 
-        offset = jnp.zeros((b,), jnp.int32) if cache is None else cache.valid.sum(-1).astype(jnp.int32)
+        if cache is not None:
+            offset = cache.valid.sum(-1).astype(jnp.int32)
+        elif prefix is not None:
+            per_group = prefix.valid.sum(-1).astype(jnp.int32)
+            offset = jnp.repeat(per_group, b // prefix.valid.shape[0])
+        else:
+            offset = jnp.zeros((b,), jnp.int32)
         if positions is None:
             positions = offset[:, None] + jnp.cumsum(attention_mask, axis=-1) - 1
             positions = jnp.maximum(positions, 0)
@@ -188,27 +230,49 @@ class Decoder(nnx.Module):
 
         kv_slots = jnp.arange(kv_valid.shape[1])
         causal = (kv_slots[None, :] <= q_slots[:, None])[None] & kv_valid[:, None, :]
-        masks = {False: causal}
+        masks = {False: causal, True: causal}
         tables = {False: rope_tables(positions, cfg.head_dim, cfg.rope_theta, cfg.rope_scaling)}
         tables[True] = tables[False]
         if cfg.local_rope_theta is not None:
             tables[True] = rope_tables(positions, cfg.head_dim, cfg.local_rope_theta)
-        masks[True] = masks[False]
+        # The window is measured in positions, not cache slots: a row's real tokens need not
+        # sit in contiguous slots (left padding, then a padded tail appended to a cache).
         if any(cfg.is_local):
-            window = (q_slots[:, None] - kv_slots[None, :]) < cfg.sliding_window
-            masks[True] = causal & window[None]
+            masks[True] = causal & _in_window(positions, kv_positions, cfg.sliding_window)
+        prefix_masks = None
+        if prefix is not None:
+            rows = b // prefix.valid.shape[0]
+            p_valid = jnp.repeat(prefix.valid, rows, axis=0)[:, None, :]  # [B, 1, P]
+            p_positions = jnp.repeat(prefix.positions, rows, axis=0)
+            prefix_masks = {False: jnp.broadcast_to(p_valid, (b, t, p_valid.shape[-1]))}
+            prefix_masks[True] = prefix_masks[False]
+            if any(cfg.is_local):
+                prefix_masks[True] = p_valid & _in_window(positions, p_positions, cfg.sliding_window)
 
-        def layer(block: Block, x, is_local, cache_kv):
+        def layer(block: Block, x, is_local, cache_kv, prefix_kv):
             cos, sin = jax.tree.map(lambda lo, gl: jnp.where(is_local, lo, gl), tables[True], tables[False])
             mask = jnp.where(is_local, masks[True], masks[False])
-            x, kv = block(x, cos, sin, mask, kv_positions, cache_kv, write_index)
+            shared = None
+            if prefix_kv is not None:
+                p_mask = jnp.where(is_local, prefix_masks[True], prefix_masks[False])
+                shared = SharedPrefix(prefix_kv[0], prefix_kv[1], p_mask, prefix.positions)
+            x, kv = block(x, cos, sin, mask, kv_positions, cache_kv, write_index, shared)
             return constrain(x, ("batch", "length", "embed")), kv
 
         x = x0 = constrain(self.embed_tokens(tokens, positions), ("batch", "length", "embed"))
         is_local = jnp.asarray(cfg.is_local)
         cache_kv = None if cache is None else (cache.keys, cache.values)
+        prefix_kv = None if prefix is None else (prefix.keys, prefix.values)
         x, hidden, new_kv = _run_layers(
-            self.blocks, layer, x, is_local, cache_kv, scan=cfg.scan_layers, collect=return_hidden
+            self.blocks,
+            layer,
+            x,
+            is_local,
+            cache_kv,
+            prefix_kv,
+            scan=cfg.scan_layers,
+            collect=return_hidden,
+            remat=cfg.remat,
         )
 
         hidden_states = None
@@ -217,22 +281,45 @@ class Decoder(nnx.Module):
         new_cache = None
         if cache is not None:
             new_cache = KVCache(new_kv[0], new_kv[1], kv_valid, kv_positions, cache.index + t)
+        final = x if return_final else None
         if return_logits == "last":
             x = x[:, -1:]
         logits = constrain(self.readout(x), ("batch", "length", "vocab")) if return_logits else None
-        return DecoderOutput(logits=logits, hidden_states=hidden_states, cache=new_cache)
+        return DecoderOutput(logits=logits, hidden_states=hidden_states, cache=new_cache, final=final)
+
+    def prefill(self, tokens: jax.Array, attention_mask: jax.Array, size: int | None = None) -> KVCache:
+        """A cache of `size` slots (default: just the tokens) holding these tokens' keys/values."""
+        b, t = tokens.shape
+        cache = KVCache.empty(self.cfg, b, t if size is None else size)
+        return self(tokens, attention_mask, cache=cache, return_logits=False).cache
 
 
-def _run_layers(blocks: Block, layer, x, is_local, cache_kv, *, scan: bool, collect: bool):
+def _in_window(q_positions: jax.Array, kv_positions: jax.Array, window: int) -> jax.Array:
+    """[B, T, S]: key within the last `window` positions of the query (HF's convention)."""
+    return (q_positions[:, :, None] - kv_positions[:, None, :]) < window
+
+
+_REMAT_POLICIES = {
+    "full": jax.checkpoint_policies.nothing_saveable,
+    "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+
+
+def _run_layers(
+    blocks: Block, layer, x, is_local, cache_kv, prefix_kv, *, scan: bool, collect: bool, remat: str
+):
     """Apply every layer; returns (x, per-layer outputs [L, ...] or None, per-layer (k, v))."""
     graphdef, state = nnx.split(blocks)
 
     def body(x, xs):
-        layer_state, local, kv = xs
-        x, new_kv = layer(nnx.merge(graphdef, layer_state), x, local, kv)
+        layer_state, local, kv, pkv = xs
+        x, new_kv = layer(nnx.merge(graphdef, layer_state), x, local, kv, pkv)
         return x, (x if collect else None, new_kv if kv is not None else None)
 
-    xs = (state, is_local, cache_kv)
+    if remat != "none":
+        # Recompute each layer's insides in the backward pass (training, attribution).
+        body = jax.checkpoint(body, policy=_REMAT_POLICIES[remat], prevent_cse=not scan)
+    xs = (state, is_local, cache_kv, prefix_kv)
     if scan:
         x, (hidden, new_kv) = jax.lax.scan(body, x, xs)
         return x, hidden, new_kv

@@ -12,7 +12,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
+from flax import nnx, struct
 
 from xling.models.config import ModelConfig, RopeScaling
 
@@ -150,30 +150,106 @@ class Attention(nnx.Module):
             k = apply_rope(k, cos, sin)
         return k, v
 
-    def __call__(self, x, cos, sin, keys, values, mask, kv_positions) -> jax.Array:
-        """x: [B, T, D]; keys/values: [B, S, K, hd] (already roped); mask: [B, T, S]."""
+    def __call__(self, x, cos, sin, keys, values, mask, kv_positions, prefix=None) -> jax.Array:
+        """x: [B, T, D]; keys/values: [B, S, K, hd] (already roped); mask: [B, T, S].
+
+        prefix: optional `SharedPrefix` of this layer: G groups of keys every R = B / G
+        consecutive rows attend to first, without being copied per row.
+        """
         cfg = self.cfg
         q = self._project(x, "q")
         if cfg.position_type == "rope":
             q = apply_rope(q, cos, sin)
-        b, t, _, hd = q.shape
-        groups = cfg.num_heads // cfg.num_kv_heads
-        q = q.reshape(b, t, cfg.num_kv_heads, groups, hd)
-        logits = jnp.einsum("btkgh,bskh->bkgts", q, keys).astype(jnp.float32) * cfg.attn_scale
-        if cfg.position_type == "alibi":
-            # slope * key position; the query's own offset cancels in the softmax.
-            slopes = jnp.asarray(alibi_slopes(cfg.num_heads))
-            bias = slopes[:, None] * kv_positions[:, None, :].astype(jnp.float32)
-            logits = logits + bias.reshape(b, cfg.num_kv_heads, groups, 1, -1)
-        if cfg.attn_logit_softcap:
-            logits = jnp.tanh(logits / cfg.attn_logit_softcap) * cfg.attn_logit_softcap
-        logits = jnp.where(mask[:, None, None, :, :], logits, MASK_VALUE)
-        probs = jax.nn.softmax(logits, axis=-1).astype(values.dtype)
-        out = jnp.einsum("bkgts,bskh->btkgh", probs, values).reshape(b, t, cfg.num_heads, hd)
-        out = jnp.einsum("btnh,nhd->btd", out, self.o[...].astype(x.dtype))
+        out = chunked_attention(cfg, q, keys, values, mask, kv_positions, prefix)
+        out = jnp.einsum("btnh,nhd->btd", out.astype(x.dtype), self.o[...].astype(x.dtype))
         if cfg.out_bias:
             out = out + self.o_bias[...].astype(x.dtype)
         return out
+
+
+@struct.dataclass
+class SharedPrefix:
+    """One layer's view of a prefix shared by groups of rows: keys/values [G, P, K, hd],
+    mask [B, T, P] (which prefix slots each query may see), positions [G, P] (for ALiBi)."""
+
+    keys: jax.Array
+    values: jax.Array
+    mask: jax.Array
+    positions: jax.Array
+
+
+def chunked_attention(cfg: ModelConfig, q, k, v, mask, kv_positions, prefix: SharedPrefix | None = None):
+    """Attention output [B, T, N, hd]; queries go through in blocks of `cfg.attention_chunk`
+    when there are more, bounding the logits at [B, N, chunk, S]."""
+    t = q.shape[1]
+    chunk = cfg.attention_chunk
+    if not chunk or t <= chunk:
+        return attention(cfg, q, k, v, mask, kv_positions, prefix)
+    blocks = -(-t // chunk)
+    pad = blocks * chunk - t
+
+    def split(a):  # [B, T, ...] -> [blocks, B, chunk, ...]; padded queries see nothing
+        a = jnp.pad(a, [(0, 0), (0, pad)] + [(0, 0)] * (a.ndim - 2))
+        return jnp.moveaxis(a.reshape(a.shape[0], blocks, chunk, *a.shape[2:]), 1, 0)
+
+    prefix_mask = None if prefix is None else split(prefix.mask)
+
+    def block(xs):
+        qb, mb, pm = xs
+        pb = None if prefix is None else prefix.replace(mask=pm)
+        return attention(cfg, qb, k, v, mb, kv_positions, pb)
+
+    out = jax.lax.map(block, (split(q), split(mask), prefix_mask))
+    out = jnp.moveaxis(out, 0, 1).reshape(q.shape[0], blocks * chunk, *q.shape[2:])
+    return out[:, :t]
+
+
+def attention(cfg: ModelConfig, q, k, v, mask, kv_positions, prefix: SharedPrefix | None = None):
+    """softmax(q k^T * scale (+ ALiBi, softcap), masked) v for grouped KV heads: [B, T, N, hd].
+
+    `jax.nn.dot_product_attention` (XLA, or cuDNN on GPU) where the family allows it; the
+    explicit path for ALiBi, attention softcaps, a non-fp32 `attention_dtype` and shared
+    prefixes. Both form the q.k product and the softmax in `attention_dtype`.
+    """
+    if prefix is None and not cfg.uses_explicit_attention:
+        impl = cfg.attention_impl
+        if impl == "auto":
+            half = cfg.compute_dtype in (jnp.bfloat16, jnp.float16)
+            impl = "cudnn" if half and jax.default_backend() == "gpu" else "xla"
+        return jax.nn.dot_product_attention(
+            q, k, v, mask=mask[:, None], scale=cfg.attn_scale, implementation=impl
+        )
+    b, t, n, hd = q.shape
+    kh = cfg.num_kv_heads
+    g = n // kh
+    dt = jnp.dtype(cfg.attention_dtype)
+    q5 = q.reshape(b, t, kh, g, hd)
+    parts = [(jnp.einsum("btkgh,bskh->bkgts", q5, k, preferred_element_type=dt), mask, kv_positions)]
+    if prefix is not None:
+        groups = prefix.keys.shape[0]
+        qg = q5.reshape(groups, b // groups, t, kh, g, hd)
+        logits = jnp.einsum("grtkjh,gpkh->grkjtp", qg, prefix.keys, preferred_element_type=dt)
+        positions = jnp.repeat(prefix.positions, b // groups, axis=0)  # [B, P] ints, cheap
+        parts.insert(0, (logits.reshape(b, kh, g, t, -1), prefix.mask, positions))
+    logits = jnp.concatenate([p[0] for p in parts], axis=-1) * jnp.asarray(cfg.attn_scale, dt)
+    full_mask = jnp.concatenate([p[1] for p in parts], axis=-1)
+    if cfg.position_type == "alibi":
+        # slope * key position; the query's own offset cancels in the softmax.
+        pos = jnp.concatenate([p[2] for p in parts], axis=-1).astype(dt)
+        slopes = jnp.asarray(alibi_slopes(cfg.num_heads), dt).reshape(kh, g)
+        logits = logits + slopes[None, :, :, None, None] * pos[:, None, None, None, :]
+    if cfg.attn_logit_softcap:
+        logits = jnp.tanh(logits / cfg.attn_logit_softcap) * cfg.attn_logit_softcap
+    logits = jnp.where(full_mask[:, None, None, :, :], logits, jnp.asarray(0.7 * jnp.finfo(dt).min, dt))
+    probs = jax.nn.softmax(logits, axis=-1)
+    if prefix is None:
+        out = jnp.einsum("bkgts,bskh->btkgh", probs.astype(v.dtype), v)
+    else:
+        p_len = prefix.keys.shape[1]
+        pp = probs[..., :p_len].astype(v.dtype).reshape(groups, b // groups, kh, g, t, p_len)
+        out = jnp.einsum("grkjtp,gpkh->grtkjh", pp, prefix.values).reshape(b, t, kh, g, hd)
+        out = out + jnp.einsum("bkgts,bskh->btkgh", probs[..., p_len:].astype(v.dtype), v)
+    return out.reshape(b, t, n, hd)
 
 
 class MLP(nnx.Module):
