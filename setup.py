@@ -23,6 +23,9 @@ setup(
         "gguf>=0.19.0",
         "safetensors>=0.5",
         "tokenizers>=0.22",
+        # Chat templates (xling.inference.chat), rendered in a sandbox as transformers does;
+        # older releases have known sandbox escapes, and templates come with the checkpoint.
+        "jinja2>=3.1.6",
         # Only for the one-time GGUF -> tokenizer.json conversion (no torch needed).
         "transformers>=5.0",
         "platformdirs>=4.0",

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from xling.generate import greedy_generate
+from xling.inference.generation import greedy_generate
 from xling.verify import compare, reference_states, rel_err
 
 pytestmark = pytest.mark.slow
@@ -74,7 +74,7 @@ def test_padded_rows_equal_prompts_run_alone(gemma, hf_gemma):
 def test_greedy_continuations_match(gemma, hf_gemma):
     hf, hf_tok = hf_gemma
     ids, mask = gemma.tokenizer.batch(TRANSLATION)
-    ours = greedy_generate(gemma.model, ids, mask, max_new_tokens=8, eos_id=gemma.config.eos_id)
+    ours = greedy_generate(gemma.model, ids, mask, max_new_tokens=8, eos_ids=gemma.config.eos_ids)
     for row, text in enumerate(TRANSLATION):
         enc = hf_tok(text, return_tensors="pt")
         with torch.no_grad():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from xling.errors import DataError, XlingError
-from xling.generate import greedy_generate
+from xling.inference.generation import greedy_generate
 from xling.lens import logit_lens, word_token_set
 from xling.metrics.answers import cut_continuation, is_correct
 from xling.tracing import experiment

@@ -3,6 +3,10 @@
 A GGUF file carries its vocabulary; transformers converts it to a fast
 tokenizer once (tens of seconds for a 262k vocabulary) and the resulting
 `tokenizer.json` is cached, so later loads need only `tokenizers`.
+
+A tokenizer also carries the checkpoint's chat template, if any (instruction-tuned
+models; base models have none): `apply_chat_template` renders it with
+`xling.inference.chat`.
 """
 
 from __future__ import annotations
@@ -69,6 +73,23 @@ class Tokenizer:
     def token_to_id(self, token: str) -> int | None:
         return self.tok.token_to_id(token)
 
+    @property
+    def bos_token(self) -> str | None:
+        """The BOS token's string (what a chat template writes as `{{ bos_token }}`)."""
+        return None if self.bos_id is None else self.tok.id_to_token(self.bos_id)
+
+    @property
+    def eos_token(self) -> str | None:
+        return None if self.eos_id is None else self.tok.id_to_token(self.eos_id)
+
+    def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True, **extra) -> str:
+        """`messages` ([{"role", "content"}, ...]) as prompt text under this tokenizer's chat
+        template, rendered as transformers renders it; a DataError if it has none. Encode the
+        text with add_special_tokens=False: templates write the BOS themselves."""
+        from xling.inference.chat import chat_prompt  # the inference layer sits above this one
+
+        return chat_prompt(self, messages, add_generation_prompt=add_generation_prompt, **extra)
+
 
 def _special_ids(directory: Path, tok: tokenizers.Tokenizer) -> dict:
     config = {}
@@ -83,10 +104,17 @@ def _special_ids(directory: Path, tok: tokenizers.Tokenizer) -> dict:
         return tok.token_to_id(value) if isinstance(value, str) else None
 
     pad = lookup("pad_token")
+    # As in transformers: chat_template.jinja wins over the config entry, and a list of
+    # named templates gives its "default" one.
     template = config.get("chat_template")
+    if isinstance(template, list):
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default")
     jinja = directory / "chat_template.jinja"
-    if template is None and jinja.is_file():
-        template = jinja.read_text()
+    if jinja.is_file():
+        template = jinja.read_text(encoding="utf-8")
+    if not isinstance(template, str):
+        template = None
     return {
         "bos_id": lookup("bos_token"),
         "eos_id": lookup("eos_token"),
@@ -118,4 +146,12 @@ def tokenizer_from_gguf(gguf_path: str | Path, cache_dir: str | Path) -> Tokeniz
         for leftover in tmp.iterdir():
             leftover.unlink()
         tmp.rmdir()
-    return Tokenizer.from_file(target)
+    tokenizer = Tokenizer.from_file(target)
+    # The chat template is the GGUF key `tokenizer.chat_template` (absent in base models),
+    # read from the file itself so that caches written before it was kept still get it.
+    if Path(gguf_path).is_file():
+        from xling.checkpoints.gguf_file import GGUFFile
+
+        template = GGUFFile(gguf_path).metadata.get("tokenizer.chat_template")
+        tokenizer.chat_template = template if isinstance(template, str) and template else None
+    return tokenizer

@@ -20,7 +20,7 @@ from flax import nnx
 
 import xling
 from xling.checkpoints.hf_dir import load_hf_dir
-from xling.generate import greedy_generate
+from xling.inference.generation import greedy_generate
 from xling.models.decoder import jit_forward
 from xling.sharding import DEFAULT_RULES, make_mesh, placer, sharded_forward
 

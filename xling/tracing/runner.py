@@ -11,7 +11,7 @@ import numpy as np
 
 from xling.data.lexicon import Concept, Lexicon
 from xling.errors import DataError
-from xling.generate import greedy_generate
+from xling.inference.generation import greedy_generate
 from xling.lens import logit_lens, tokenizer_kind, word_token_set
 from xling.metrics.answers import cut_continuation, is_correct
 from xling.models.decoder import Decoder

@@ -1,0 +1,303 @@
+"""Batched generation with a KV cache, run on device.
+
+One jitted function per (bucketed batch, bucketed prompt length, max_new_tokens,
+sampling settings): the prompt is prefilled in chunks, then a `while_loop` emits a
+token per step for every row until each row has ended (an EOS id, a token that
+contains a stop string) or `max_new_tokens` is reached, with no host round trip per
+token. Text is decoded and cut at the first stop string on the host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from xling.errors import DataError
+from xling.models.decoder import Decoder, KVCache
+from xling.partitioning import Partitioning, activate
+from xling.tokenizer import Tokenizer
+
+PAD = -1  # fills `tokens` after a row has ended: never a real token id
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampling:
+    """temperature 0 is greedy decoding; otherwise softmax(logits / temperature) restricted
+    to the top_k most likely tokens (0: all) and to the smallest set whose probability
+    reaches top_p, sampled with a key derived from (seed, row, step)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise DataError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise DataError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise DataError(f"top_k must be >= 0, got {self.top_k}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+GREEDY = Sampling()
+
+
+@dataclasses.dataclass
+class Generation:
+    """tokens: [B, N] new ids, PAD (-1) after a row ended (the EOS id itself is kept);
+    logprobs: [B, N] the model's log-probability (temperature 1) of each emitted token,
+    0 after the end; lengths: [B] tokens emitted per row; texts: decoded without special
+    tokens and cut before the first stop string; finish: "eos", "stop" or "length"."""
+
+    tokens: np.ndarray
+    logprobs: np.ndarray
+    lengths: np.ndarray
+    texts: list[str]
+    finish: list[str]
+
+
+def generate(
+    model: Decoder,
+    tokenizer: Tokenizer,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    sampling: Sampling = GREEDY,
+    stop: Sequence[str] = (),
+    eos_ids: Sequence[int] | None = None,
+    add_special_tokens: bool = True,
+    prefill_chunk: int = 256,
+    partitioning: Partitioning | None = None,
+) -> Generation:
+    """Continue each prompt. eos_ids: default the model's (`ModelConfig.eos_ids`)."""
+    if not prompts:
+        raise DataError("no prompts given")
+    rows = [tokenizer.encode(p, add_special_tokens=add_special_tokens) for p in prompts]
+    return generate_ids(
+        model,
+        tokenizer,
+        rows,
+        max_new_tokens=max_new_tokens,
+        sampling=sampling,
+        stop=stop,
+        eos_ids=eos_ids,
+        prefill_chunk=prefill_chunk,
+        partitioning=partitioning,
+    )
+
+
+def generate_ids(
+    model: Decoder,
+    tokenizer: Tokenizer,
+    rows: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    sampling: Sampling = GREEDY,
+    stop: Sequence[str] = (),
+    eos_ids: Sequence[int] | None = None,
+    prefill_chunk: int = 256,
+    partitioning: Partitioning | None = None,
+) -> Generation:
+    """`generate` from token ids (one list per prompt, special tokens included)."""
+    cfg = model.cfg
+    if max_new_tokens < 1:
+        raise DataError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if any(s == "" for s in stop):
+        raise DataError("a stop string is empty")
+    if prefill_chunk < 1:
+        raise DataError(f"prefill_chunk must be >= 1, got {prefill_chunk}")
+    if not rows or not all(len(r) for r in rows):
+        raise DataError("a prompt has no tokens")
+    longest = max(len(r) for r in rows)
+    if longest + max_new_tokens > cfg.max_seq_len:
+        raise DataError(
+            f"a prompt of {longest} tokens + {max_new_tokens} new tokens exceeds the model's "
+            f"context of {cfg.max_seq_len} tokens"
+        )
+    eos = tuple(cfg.eos_ids if eos_ids is None else eos_ids)
+    ids, mask = _left_pad(rows, tokenizer.pad_id, prefill_chunk)
+    ended = np.zeros(cfg.vocab_size, bool)
+    ended[[e for e in eos if 0 <= e < cfg.vocab_size]] = True
+    if stop:
+        ended |= stop_token_mask(tokenizer, tuple(stop), cfg.vocab_size)
+    if partitioning is not None:
+        ids, mask = partitioning.put(ids, ("batch", "length")), partitioning.put(mask, ("batch", "length"))
+    graphdef, state = nnx.split(model)
+    out_ids, out_lp, lengths = _generate(
+        graphdef,
+        state,
+        jnp.asarray(ids),
+        jnp.asarray(mask),
+        jnp.asarray(ended),
+        jnp.asarray(sampling.seed, jnp.uint32),
+        max_new_tokens=max_new_tokens,
+        chunk=min(prefill_chunk, ids.shape[1]),
+        temperature=float(sampling.temperature),
+        top_p=float(sampling.top_p),
+        top_k=int(sampling.top_k),
+        partitioning=partitioning,
+    )
+    n = len(rows)
+    tokens, logprobs, lengths = np.asarray(out_ids)[:n], np.asarray(out_lp)[:n], np.asarray(lengths)[:n]
+    texts, finish = [], []
+    eos_set = set(eos)
+    for i in range(n):
+        new = tokens[i, : lengths[i]]
+        text = tokenizer.decode(new)
+        cut = _cut(text, stop)
+        if cut is not None:
+            texts.append(text[:cut])
+            finish.append("stop")
+        else:
+            texts.append(text)
+            finish.append("eos" if len(new) and int(new[-1]) in eos_set else "length")
+    return Generation(tokens=tokens, logprobs=logprobs, lengths=lengths, texts=texts, finish=finish)
+
+
+def _cut(text: str, stop: Sequence[str]) -> int | None:
+    hits = [i for i in (text.find(s) for s in stop) if i >= 0]
+    return min(hits) if hits else None
+
+
+def _left_pad(rows: Sequence[Sequence[int]], pad_id: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """[B', T'] ids and mask: the batch bucketed to a power of two (at least 1), the length
+    to a multiple of the prefill chunk (or of 32 when shorter), so few shapes compile."""
+    b = 1 << (len(rows) - 1).bit_length()
+    longest = max(len(r) for r in rows)
+    t = -(-longest // chunk) * chunk if longest > chunk else -(-longest // 32) * 32
+    ids = np.full((b, t), pad_id, np.int32)
+    mask = np.zeros((b, t), bool)
+    for i, r in enumerate(rows):
+        ids[i, t - len(r) :], mask[i, t - len(r) :] = r, True
+    # Rows added by bucketing repeat the last prompt (so they are valid) and are dropped.
+    ids[len(rows) :], mask[len(rows) :] = ids[len(rows) - 1], mask[len(rows) - 1]
+    return ids, mask
+
+
+@functools.lru_cache(maxsize=32)
+def _decoded_vocab(tokenizer: Tokenizer, vocab_size: int) -> tuple[str, ...]:
+    n = min(vocab_size, tokenizer.vocab_size)
+    return tuple(tokenizer.tok.decode_batch([[i] for i in range(n)], skip_special_tokens=False))
+
+
+def stop_token_mask(tokenizer: Tokenizer, stop: tuple[str, ...], vocab_size: int) -> np.ndarray:
+    """[V] bool: tokens whose text contains a stop string. A row ends on such a token; a stop
+    string spread over several tokens is still found and cut on the host."""
+    texts = _decoded_vocab(tokenizer, vocab_size)
+    out = np.zeros(vocab_size, bool)
+    for i, text in enumerate(texts):
+        out[i] = any(s in text for s in stop)
+    return out
+
+
+def _pick(logits, key, temperature: float, top_p: float, top_k: int):
+    """Next token ids [B] from fp32 logits [B, V]."""
+    if temperature == 0:
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    scaled = logits / temperature
+    if top_k:
+        kth = jax.lax.top_k(scaled, top_k)[0][:, -1:]
+        scaled = jnp.where(scaled < kth, -jnp.inf, scaled)
+    if top_p < 1.0:
+        order = jnp.argsort(-scaled, axis=-1)
+        sorted_logits = jnp.take_along_axis(scaled, order, axis=-1)
+        probs = jax.nn.softmax(sorted_logits, axis=-1)
+        # Keep a token if the mass before it is below top_p (the first token always stays).
+        keep_sorted = (jnp.cumsum(probs, axis=-1) - probs) < top_p
+        keep = jnp.zeros_like(keep_sorted).at[jnp.arange(scaled.shape[0])[:, None], order].set(keep_sorted)
+        scaled = jnp.where(keep, scaled, -jnp.inf)
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(scaled.shape[0]))
+    return jax.vmap(jax.random.categorical)(keys, scaled).astype(jnp.int32)
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("graphdef", "max_new_tokens", "chunk", "temperature", "top_p", "top_k", "partitioning"),
+)
+def _generate(
+    graphdef, state, ids, mask, ended, seed, *, max_new_tokens, chunk, temperature, top_p, top_k, partitioning
+):
+    with activate(partitioning):
+        model: Decoder = nnx.merge(graphdef, state)
+        b, t = ids.shape
+        cache = KVCache.empty(model.cfg, b, t + max_new_tokens)
+        # Prefill in chunks: attention logits stay [chunk, S] instead of [T, S].
+        n_chunks = t // chunk if t % chunk == 0 else 1
+        size = t // n_chunks
+
+        def prefill(cache, xs):
+            tok, m = xs
+            out = model(tok, m, cache=cache, return_logits="last")
+            return out.cache, out.logits[:, -1]
+
+        split = lambda a: a.reshape(b, n_chunks, size).swapaxes(0, 1)  # noqa: E731
+        cache, last = jax.lax.scan(prefill, cache, (split(ids), split(mask)))
+        logits = last[-1]
+        base = jax.random.key(seed)
+
+        def emit(step, logits, done):
+            tok = _pick(logits, jax.random.fold_in(base, step), temperature, top_p, top_k)
+            lp = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), tok[:, None], axis=-1)[:, 0]
+            return jnp.where(done, -1, tok), jnp.where(done, 0.0, lp)
+
+        tokens = jnp.full((b, max_new_tokens), -1, jnp.int32)
+        logprobs = jnp.zeros((b, max_new_tokens), jnp.float32)
+        done = jnp.zeros((b,), bool)
+        tok, lp = emit(0, logits, done)
+        tokens, logprobs = tokens.at[:, 0].set(tok), logprobs.at[:, 0].set(lp)
+        done = ended[tok]
+
+        def cond(carry):
+            step, _, _, _, _, done = carry
+            return (step < max_new_tokens) & ~jnp.all(done)
+
+        def body(carry):
+            step, cache, tok, tokens, logprobs, done = carry
+            out = model(jnp.maximum(tok, 0)[:, None], (~done)[:, None], cache=cache, return_logits="last")
+            new, lp = emit(step, out.logits[:, -1], done)
+            tokens = jax.lax.dynamic_update_slice(tokens, new[:, None], (0, step))
+            logprobs = jax.lax.dynamic_update_slice(logprobs, lp[:, None], (0, step))
+            done = done | ended[jnp.maximum(new, 0)]
+            return step + 1, out.cache, new, tokens, logprobs, done
+
+        carry = (jnp.asarray(1, jnp.int32), cache, tok, tokens, logprobs, done)
+        _, _, _, tokens, logprobs, _ = jax.lax.while_loop(cond, body, carry)
+        lengths = (tokens >= 0).sum(-1)
+        return tokens, logprobs, lengths
+
+
+def greedy_generate(
+    model: Decoder,
+    tokens: np.ndarray | jax.Array,
+    attention_mask: np.ndarray | jax.Array,
+    max_new_tokens: int,
+    eos_ids: int | Sequence[int] | None = None,
+) -> np.ndarray:
+    """[B, T] left-padded prompt ids -> [B, max_new_tokens] greedy ids, PAD (-1) after an EOS
+    id (the EOS itself is kept). The array form of `generate_ids` for callers holding ids."""
+    tokens, attention_mask = np.asarray(tokens), np.asarray(attention_mask, bool)
+    rows = [list(r[m]) for r, m in zip(tokens, attention_mask, strict=True)]
+    eos = () if eos_ids is None else (eos_ids,) if isinstance(eos_ids, int) else tuple(eos_ids)
+    ids = _IdsOnly(model.cfg.pad_id)
+    return generate_ids(model, ids, rows, max_new_tokens=max_new_tokens, eos_ids=eos).tokens
+
+
+class _IdsOnly:
+    """The part of a tokenizer `generate_ids` needs when nothing is decoded as text."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def decode(self, ids) -> str:
+        return ""
