@@ -16,40 +16,8 @@ from xling.inference.generation import greedy_generate
 from xling.lens import logit_lens, word_token_set
 from xling.metrics.answers import cut_continuation, is_correct
 from xling.tracing import experiment
-from xling.tracing.scoring import answer_nll, answer_nll_groups
 
 pytestmark = pytest.mark.slow
-
-
-def _brute_nll(model, tok, prompt: str, answer: str) -> float:
-    p, a = tok.encode(prompt), tok.encode(answer, add_special_tokens=False)
-    ids = np.asarray([p + a], np.int32)
-    logits = np.asarray(model(ids).logits[0], np.float64)
-    logp = (
-        logits
-        - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True))
-        - logits.max(-1, keepdims=True)
-    )
-    return float(-np.mean([logp[len(p) - 1 + i, t] for i, t in enumerate(a)]))
-
-
-def test_answer_nll_with_shared_prefix_equals_separate_forwards(gemma):
-    head = "Please translate words from French to English.\n\nFrench: chien\nEnglish: dog\n\n"
-    prompts = [head + f"French: {w}\nEnglish:" for w in ("chat", "maison", "pomme de terre")]
-    answers = [" cat", " cat", " potato"]
-    got = answer_nll(gemma.model, gemma.tokenizer, prompts, answers)
-    want = [_brute_nll(gemma.model, gemma.tokenizer, p, a) for p, a in zip(prompts, answers, strict=True)]
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
-    assert got[0] < got[1]  # "cat" is likelier after "chat" than after "maison"
-
-
-def test_answer_nll_groups_equal_one_group_at_a_time(gemma):
-    a = (["Deutsch: Hund\nEnglish:", "Deutsch: Katze\nEnglish:"], [" dog", " dog"])
-    b = (["Français: maison\nEnglish:"], [" house"])
-    both = answer_nll_groups(gemma.model, gemma.tokenizer, [a, b])
-    np.testing.assert_allclose(both[0], answer_nll(gemma.model, gemma.tokenizer, *a), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(both[1], answer_nll(gemma.model, gemma.tokenizer, *b), rtol=1e-5, atol=1e-5)
-    assert both[0][0] < both[0][1] and len(both[1]) == 1
 
 
 LEXICON = [

@@ -12,13 +12,13 @@ import numpy as np
 from xling.data.lexicon import Concept, Lexicon
 from xling.errors import DataError
 from xling.inference.generation import greedy_generate
+from xling.inference.scoring import mean_nll_groups
 from xling.lens import logit_lens, tokenizer_kind, word_token_set
 from xling.metrics.answers import cut_continuation, is_correct
 from xling.models.decoder import Decoder
 from xling.tokenizer import Tokenizer
 from xling.tracing import behaviour as bh
 from xling.tracing.prompts import PromptSpec, answer_text, clwtd_prompt, demo_sets, distractors, trace_prompt
-from xling.tracing.scoring import answer_nll_groups
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +80,7 @@ def clwtd_scores(
             groups_by_set[d].append(
                 ([clwtd_prompt(demos, w, src, tgt, prompts.names) for w in words], [answer] * len(words))
             )
-    per_set = [answer_nll_groups(model, tokenizer, groups) for groups in groups_by_set]
+    per_set = [mean_nll_groups(model, tokenizer, groups) for groups in groups_by_set]
     out = []
     for i in range(len(concepts)):
         nll = np.stack([per_set[d][i] for d in range(len(per_set))])
@@ -154,7 +154,7 @@ def _run_batch(
     ids = np.pad(ids, ((0, 0), (width - ids.shape[1], 0)), constant_values=tokenizer.pad_id)
     mask = np.pad(mask, ((0, 0), (width - mask.shape[1], 0)))
     lens = logit_lens(model, ids, mask, k=1, token_sets=sets, lens=tuned)
-    generated = greedy_generate(model, ids, mask, trace.max_new_tokens, tokenizer.eos_id)
+    generated = greedy_generate(model, ids, mask, trace.max_new_tokens, model.cfg.eos_ids)
     nan = {"score": math.nan, "p_answer": math.nan, "p_distractors": math.nan}
     scores = (
         clwtd_scores(model, tokenizer, pool, batch, src, tgt, prompts, trace.num_distractors)
@@ -218,7 +218,7 @@ def _run_batch(
 
 
 def _prediction(tokenizer: Tokenizer, ids: np.ndarray, style: str) -> str:
-    text = tokenizer.decode(ids)
+    text = tokenizer.decode([int(i) for i in ids if i >= 0])  # PAD (-1) after the end
     if style == "clwtd":
         text = text.lstrip(" ")
     return cut_continuation(text).strip()
