@@ -7,11 +7,14 @@ python -m xling.main --config=experiments/lens.py --workdir=runs/lens
 
 import ml_collections
 
+from xling import runtime, sharding
+
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.experiment = "lens"
-    c.model = "gemma3-270m"
+    c.model = runtime.model_config("gemma3-270m")
+    c.mesh = sharding.default_config()
     c.seed = 0
     c.top_k = 5
     c.prompts = [

@@ -9,11 +9,17 @@ Every field below can be overridden with --config.<field>=...; unknown fields ar
 
 import ml_collections
 
+from xling import runtime, sharding
+
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.experiment = "word_translation"
-    c.model = "gemma3-270m"  # registry name, a .gguf file or a Hugging Face checkpoint directory
+    # The model and how it runs (dtypes, attention, remat); --config.model.name=... picks another.
+    c.model = runtime.model_config("gemma3-270m")
+    # Devices and sharding rules: axis sizes (-1 = the remaining devices), logical-axis rules,
+    # and `distributed` for multi-host runs (BUILD_NOTES.md).
+    c.mesh = sharding.default_config()
     # src-tgt, comma-separated. Default (sized for `make run`: ~8 min on 2 CPU cores): one pair into
     # English, three whose pivot (English) differs from source and target, across scripts.
     c.pairs = "fr-en,fr-zh,de-fr,ja-zh"

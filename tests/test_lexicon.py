@@ -359,7 +359,7 @@ def test_every_error_is_one_line(tmp_path):
 
 
 def test_bundled_core_lexicon():
-    from xling.tracing.experiment import BUNDLED_LEXICON
+    from xling.experiments.word_translation import BUNDLED_LEXICON
 
     core = load_lexicon(BUNDLED_LEXICON)
     langs = ("en", "fr", "de", "es", "it", "ro", "el", "ru", "tr", "ar", "hi", "th", "vi", "zh", "ja")

@@ -118,7 +118,7 @@ def test_score_arithmetic_by_hand(monkeypatch):
             [np.array([0.3, 3.0, 2.0]), np.array([1.0, 1.0, 1.0])],
         ]
     )
-    monkeypatch.setattr(runner, "mean_nll_groups", lambda model, tok, groups: next(per_set))
+    monkeypatch.setattr(runner, "mean_nll_groups", lambda model, tok, groups, **kw: next(per_set))
     pool = _concepts(10)
     out = runner.clwtd_scores(None, None, pool, pool[:2], "fr", "en", PromptSpec(num_demo_sets=2), 2)
     p = np.exp(-np.array([0.2, 2.0, 2.0]))

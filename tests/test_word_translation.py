@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from xling.errors import DataError, XlingError
+from xling.experiments import word_translation as experiment
 from xling.inference.generation import greedy_generate
 from xling.lens import logit_lens, word_token_set
 from xling.metrics.answers import cut_continuation, is_correct
-from xling.tracing import experiment
 
 pytestmark = pytest.mark.slow
 

@@ -14,16 +14,12 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
+from xling import experiments
 from xling.errors import XlingError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (experiments/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where results are written; re-running resumes.")
 flags.mark_flags_as_required(["config", "workdir"])
-
-EXPERIMENTS = {
-    "word_translation": "xling.tracing.experiment",
-    "lens": "xling.lens.experiment",
-}
 
 
 def main(argv: list[str]) -> None:
@@ -31,14 +27,10 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     config = _CONFIG.value
     name = config.get("experiment")
-    if name not in EXPERIMENTS:
-        raise app.UsageError(f"config.experiment must be one of {', '.join(EXPERIMENTS)}, got {name!r}")
-    import importlib
-
     logging.getLogger().setLevel(logging.INFO)
     start = time.perf_counter()
     try:
-        importlib.import_module(EXPERIMENTS[name]).run(config, _WORKDIR.value)
+        experiments.find(name).run(config, _WORKDIR.value)
     except (XlingError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

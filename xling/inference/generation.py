@@ -283,6 +283,8 @@ def greedy_generate(
     attention_mask: np.ndarray | jax.Array,
     max_new_tokens: int,
     eos_ids: int | Sequence[int] | None = None,
+    *,
+    partitioning: Partitioning | None = None,
 ) -> np.ndarray:
     """[B, T] left-padded prompt ids -> [B, max_new_tokens] greedy ids, PAD (-1) after an EOS
     id (the EOS itself is kept). The array form of `generate_ids` for callers holding ids."""
@@ -290,7 +292,9 @@ def greedy_generate(
     rows = [list(r[m]) for r, m in zip(tokens, attention_mask, strict=True)]
     eos = () if eos_ids is None else (eos_ids,) if isinstance(eos_ids, int) else tuple(eos_ids)
     ids = _IdsOnly(model.cfg.pad_id)
-    return generate_ids(model, ids, rows, max_new_tokens=max_new_tokens, eos_ids=eos).tokens
+    return generate_ids(
+        model, ids, rows, max_new_tokens=max_new_tokens, eos_ids=eos, partitioning=partitioning
+    ).tokens
 
 
 class _IdsOnly:

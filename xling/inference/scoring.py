@@ -128,6 +128,7 @@ def continuation_logprobs(
         for x, cs in zip(packed, targets, strict=True)
     ]
     arrays, r = _pack(packed, tokenizer.pad_id, reads)
+    arrays = _place(partitioning, arrays)
     a_len = arrays[4].shape[1]
     ids = np.zeros((len(packed) * r, a_len), np.int32)
     for i, cs in enumerate(targets):
@@ -176,10 +177,18 @@ def choice_logits(
         packed.append(_group(rows, [1] * len(rows)))
     reads = [[[len(t) - 1] for t in x.tails] for x in packed]
     arrays, r = _pack(packed, tokenizer.pad_id, reads)
+    arrays = _place(partitioning, arrays)
     graphdef, state = nnx.split(model)
     cand = jnp.asarray(np.asarray(candidates, np.int32))
     logits = np.asarray(_candidate_logits(graphdef, state, *arrays, cand, partitioning=partitioning))
     return [logits[i * r : i * r + len(prompts)] for i, prompts in enumerate(groups)]
+
+
+def _place(partitioning: Partitioning | None, arrays: tuple) -> tuple:
+    """Row-major inputs split over the mesh's batch axes (prefix groups and tail rows alike)."""
+    if partitioning is None:
+        return arrays
+    return tuple(partitioning.put(a, ("batch",) + (None,) * (a.ndim - 1)) for a in arrays)
 
 
 def _read_states(model: Decoder, prefix_ids, prefix_mask, tail_ids, tail_mask, where):

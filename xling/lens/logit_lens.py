@@ -20,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from xling.models.decoder import Decoder
+from xling.partitioning import Partitioning, activate
 
 Positions = str | Sequence[int] | np.ndarray
 
@@ -87,6 +88,7 @@ def logit_lens(
     vocab_chunk: int = 16384,
     position_chunk: int = 64,
     batch_chunk: int = 16,
+    partitioning: Partitioning | None = None,
 ) -> LensTrace:
     """Read every layer at `positions` ("last", "all", or indices [P] or [B, P]).
 
@@ -94,6 +96,7 @@ def logit_lens(
     example (a `TokenSet` works wherever an id list does). token_ids: [N] or [B, N].
     lens: an optional tuned lens (anything with `translate(hidden)`), applied before the readout.
     Examples run batch_chunk at a time, which bounds memory for long all-position reads.
+    partitioning: run under a mesh's rules (a sharded model; see `xling.runtime`).
     """
     tokens = np.asarray(tokens)
     b, t = tokens.shape
@@ -110,7 +113,12 @@ def logit_lens(
     for start in range(0, b, step):
         rows = np.arange(start, start + step) % b  # the last chunk wraps around to keep one shape
         args = [x[rows] if x is not None else None for x in (tokens, mask, pos, sets, ids)]
-        out = _lens(graphdef, state, lens_parts, *args, k, vocab_chunk, position_chunk)
+        if partitioning is not None:
+            args = [
+                partitioning.put(x, ("batch",) + (None,) * (x.ndim - 1)) if x is not None else None
+                for x in args
+            ]
+        out = _lens(graphdef, state, lens_parts, *args, k, vocab_chunk, position_chunk, partitioning)
         keep = min(step, b - start)
         pieces.append({key: np.asarray(v)[:, :keep] for key, v in out.items()})
     out = {key: np.concatenate([piece[key] for piece in pieces], axis=1) for key in pieces[0]}
@@ -171,8 +179,19 @@ def _as_rows(token_ids, b: int) -> np.ndarray:
     return ids
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "k", "vocab_chunk", "position_chunk"))
-def _lens(graphdef, state, lens_parts, tokens, mask, pos, sets, ids, k, vocab_chunk, position_chunk):
+@functools.partial(
+    jax.jit, static_argnames=("graphdef", "k", "vocab_chunk", "position_chunk", "partitioning")
+)
+def _lens(
+    graphdef, state, lens_parts, tokens, mask, pos, sets, ids, k, vocab_chunk, position_chunk, partitioning
+):
+    with activate(partitioning):
+        return _lens_body(
+            graphdef, state, lens_parts, tokens, mask, pos, sets, ids, k, vocab_chunk, position_chunk
+        )
+
+
+def _lens_body(graphdef, state, lens_parts, tokens, mask, pos, sets, ids, k, vocab_chunk, position_chunk):
     model: Decoder = nnx.merge(graphdef, state)
     hidden = model(tokens, mask, return_hidden=True, return_logits=False).hidden_states
     hidden = jnp.take_along_axis(hidden, pos[None, :, :, None], axis=2)  # [L1, B, P, D]

@@ -127,7 +127,7 @@ def summary_markdown(summary: dict, config) -> str:
     lines = [
         "# Word translation: co-occurrence vs semantic pivots",
         "",
-        f"Model `{config.model}`; prompt style `{config.prompt.style}`; pivot `{config.trace.pivot}`; "
+        f"Model `{config.model.name}`; prompt style `{config.prompt.style}`; pivot `{config.trace.pivot}`; "
         f"rule `{config.trace.rule}`; frequency `{config.frequency.source}` ({config.frequency.kind}). "
         "Brackets: bootstrap 95% CI. Behaviour shares are of classified (not excluded) examples.",
         "",

@@ -16,6 +16,7 @@ from xling.inference.scoring import mean_nll_groups
 from xling.lens import logit_lens, tokenizer_kind, word_token_set
 from xling.metrics.answers import cut_continuation, is_correct
 from xling.models.decoder import Decoder
+from xling.partitioning import Partitioning
 from xling.tokenizer import Tokenizer
 from xling.tracing import behaviour as bh
 from xling.tracing.prompts import PromptSpec, answer_text, clwtd_prompt, demo_sets, distractors, trace_prompt
@@ -66,6 +67,8 @@ def clwtd_scores(
     tgt: str,
     prompts: PromptSpec,
     num_distractors: int,
+    *,
+    partitioning: Partitioning | None = None,
 ) -> list[dict[str, float]]:
     """Score(w) = P(y|w) - mean P(y|w') over distractor source words w' (He et al. 2025), with
     P = exp(-NLL of all answer tokens), the NLL averaged over the demonstration sets.
@@ -80,7 +83,9 @@ def clwtd_scores(
             groups_by_set[d].append(
                 ([clwtd_prompt(demos, w, src, tgt, prompts.names) for w in words], [answer] * len(words))
             )
-    per_set = [mean_nll_groups(model, tokenizer, groups) for groups in groups_by_set]
+    per_set = [
+        mean_nll_groups(model, tokenizer, groups, partitioning=partitioning) for groups in groups_by_set
+    ]
     out = []
     for i in range(len(concepts)):
         nll = np.stack([per_set[d][i] for d in range(len(per_set))])
@@ -106,21 +111,26 @@ def run_pair(
     trace: TraceSpec,
     progress: Callable[[int], None] = lambda n: None,
     lens=None,
+    *,
+    partitioning: Partitioning | None = None,
 ) -> list[dict]:
     """Records for `concepts` translated src -> tgt; `lexicon` supplies demos and distractors.
-    lens: a tuned lens to read the layers through (default: the logit lens)."""
+    lens: a tuned lens to read the layers through (default: the logit lens).
+    partitioning: the mesh and rules of a sharded model (see `xling.runtime`)."""
     pool = lexicon.pairs(src, tgt).concepts
     kind = tokenizer_kind(tokenizer)
     records = []
     for start in range(0, len(concepts), trace.batch_size):
         batch = list(concepts[start : start + trace.batch_size])
-        records += _run_batch(model, tokenizer, lexicon, pool, batch, src, tgt, prompts, trace, kind, lens)
+        records += _run_batch(
+            model, tokenizer, lexicon, pool, batch, src, tgt, prompts, trace, kind, lens, partitioning
+        )
         progress(len(batch))
     return records
 
 
 def _run_batch(
-    model, tokenizer, lexicon, pool, batch, src, tgt, prompts, trace, kind, tuned=None
+    model, tokenizer, lexicon, pool, batch, src, tgt, prompts, trace, kind, tuned=None, partitioning=None
 ) -> list[dict]:
     texts, sets, info = [], {"src": [], "tgt": [], "pivot": []}, []
     for c in batch:
@@ -153,11 +163,15 @@ def _run_batch(
     width = -(-ids.shape[1] // 16) * 16  # left-pad to a bucket: fewer compilations
     ids = np.pad(ids, ((0, 0), (width - ids.shape[1], 0)), constant_values=tokenizer.pad_id)
     mask = np.pad(mask, ((0, 0), (width - mask.shape[1], 0)))
-    lens = logit_lens(model, ids, mask, k=1, token_sets=sets, lens=tuned)
-    generated = greedy_generate(model, ids, mask, trace.max_new_tokens, model.cfg.eos_ids)
+    lens = logit_lens(model, ids, mask, k=1, token_sets=sets, lens=tuned, partitioning=partitioning)
+    generated = greedy_generate(
+        model, ids, mask, trace.max_new_tokens, model.cfg.eos_ids, partitioning=partitioning
+    )
     nan = {"score": math.nan, "p_answer": math.nan, "p_distractors": math.nan}
     scores = (
-        clwtd_scores(model, tokenizer, pool, batch, src, tgt, prompts, trace.num_distractors)
+        clwtd_scores(
+            model, tokenizer, pool, batch, src, tgt, prompts, trace.num_distractors, partitioning=partitioning
+        )
         if trace.score
         else [nan] * len(batch)
     )

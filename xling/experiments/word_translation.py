@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import ml_collections
@@ -18,12 +16,14 @@ import ml_collections
 from xling.data.languages import get_language
 from xling.data.lexicon import Lexicon, load_lexicon
 from xling.errors import DataError, XlingError
+from xling.runtime import check_model_config, load_runtime
 from xling.tracing.prompts import PromptSpec, example_rng
 from xling.tracing.runner import TraceSpec, check_pair, run_pair
+from xling.workdir import Workdir
 
 BUNDLED_LEXICON = Path(__file__).resolve().parents[1] / "data" / "lexicons" / "core.jsonl"
 # Fields that may change between runs in one workdir without invalidating finished pairs.
-_RESUMABLE = ("pairs", "progress")
+_RESUMABLE = ("pairs", "progress", "mesh")
 
 
 def parse_pairs(spec: str | list) -> list[tuple[str, str]]:
@@ -38,43 +38,6 @@ def parse_pairs(spec: str | list) -> list[tuple[str, str]]:
     if not pairs:
         raise DataError("no language pairs given")
     return pairs
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file + rename, so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def prepare_workdir(workdir: str | Path) -> Path:
-    workdir = Path(workdir).expanduser()
-    try:
-        (workdir / "pairs").mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=workdir):
-            pass
-    except OSError as e:
-        raise XlingError(f"workdir {workdir} is not writable: {e.strerror or e}") from None
-    return workdir
-
-
-def _check_config(workdir: Path, config: dict) -> None:
-    """Refuse to mix results of different settings in one workdir."""
-    path = workdir / "config.json"
-    if not path.is_file():
-        return
-    old = json.loads(path.read_text(encoding="utf-8"))
-    changed = sorted(k for k in set(old) | set(config) if k not in _RESUMABLE and old.get(k) != config.get(k))
-    if changed:
-        raise XlingError(
-            f"{workdir} holds results of a different config (changed: {', '.join(changed)}); "
-            "use a new --workdir or delete the old one"
-        )
 
 
 def load_experiment_lexicon(path: str) -> Lexicon:
@@ -95,8 +58,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """Run (or resume) the experiment; returns the summary dict."""
     from xling.tracing import report  # matplotlib only when results are written
 
-    workdir = prepare_workdir(workdir)
+    work = Workdir(workdir, units="pairs").prepare()
     cfg = config.to_dict()
+    check_model_config(config.model)
     pairs = parse_pairs(config.pairs)
     lexicon = load_experiment_lexicon(config.data.lexicon)
     for src, tgt in pairs:
@@ -114,49 +78,51 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     words = [c.word(lang) for (src, tgt), cs in selected.items() for c in cs for lang in (src, tgt)]
     word_pairs = [(c.word(src), c.word(tgt)) for (src, tgt), cs in selected.items() for c in cs]
     frequency = report.frequency_source(config.frequency, words, word_pairs)
-    _check_config(workdir, cfg)
-    atomic_write(workdir / "config.json", json.dumps(cfg, indent=2, ensure_ascii=False) + "\n")
+    work.check_config(cfg, _RESUMABLE)
+    work.write_config(cfg)
 
-    model = lens = None
+    rt = lens = None
     for src, tgt in pairs:
-        path = workdir / "pairs" / f"{src}-{tgt}.jsonl"
-        if path.is_file():
-            logging.info("%s-%s: finished earlier, kept (%s)", src, tgt, path)
+        unit = f"{src}-{tgt}"
+        if work.done(unit):
+            logging.info("%s: finished earlier, kept (%s)", unit, work.unit(unit))
             continue
-        if model is None:
-            import xling
-
-            logging.info("loading %s", config.model)
-            model = xling.load(config.model)
+        if rt is None:
+            rt = load_runtime(config.model, config.get("mesh"))
             if lens_dir:
                 from xling.lens import load_tuned_lens
 
-                lens = load_tuned_lens(lens_dir, model.model)  # refuses a lens of another model
+                lens = load_tuned_lens(lens_dir, rt.model)  # refuses a lens of another model
         records = _run_with_progress(
-            model, lexicon, src, tgt, selected[src, tgt], prompts, trace, config.progress, lens
+            rt, lexicon, src, tgt, selected[src, tgt], prompts, trace, config.progress, lens
         )
         report.add_frequencies(records, frequency, config.frequency.kind)
-        atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        work.write_unit(unit, records)
 
-    records = []
-    for src, tgt in pairs:
-        with open(workdir / "pairs" / f"{src}-{tgt}.jsonl", encoding="utf-8") as f:
-            records += [json.loads(line) for line in f]
-    atomic_write(
-        workdir / "results.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    )
+    records = [r for src, tgt in pairs for r in work.read_unit(f"{src}-{tgt}")]
+    work.write("results.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     summary = report.summarize(records, pairs, n_resamples=config.bootstrap, seed=config.seed)
-    atomic_write(workdir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    atomic_write(workdir / "summary.md", report.summary_markdown(summary, config))
-    report.plot_layers(records, pairs, workdir, n_resamples=config.bootstrap, seed=config.seed)
-    report.plot_frequency(records, pairs, workdir)
+    work.write("summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    work.write("summary.md", report.summary_markdown(summary, config))
+    report.plot_layers(records, pairs, work.path, n_resamples=config.bootstrap, seed=config.seed)
+    report.plot_frequency(records, pairs, work.path)
     return summary
 
 
-def _run_with_progress(model, lexicon, src, tgt, concepts, prompts, trace, show: bool, lens=None):
+def _run_with_progress(rt, lexicon, src, tgt, concepts, prompts, trace, show: bool, lens=None):
     from tqdm.auto import tqdm
 
     with tqdm(total=len(concepts), desc=f"{src}-{tgt}", unit="word", disable=not show) as bar:
         return run_pair(
-            model.model, model.tokenizer, lexicon, src, tgt, concepts, prompts, trace, bar.update, lens
+            rt.model,
+            rt.tokenizer,
+            lexicon,
+            src,
+            tgt,
+            concepts,
+            prompts,
+            trace,
+            bar.update,
+            lens,
+            partitioning=rt.partitioning,
         )

@@ -10,6 +10,7 @@ from pathlib import Path
 import ml_collections
 
 from xling.errors import XlingError
+from xling.runtime import load_runtime
 
 
 def _prompts(config) -> list[str]:
@@ -58,20 +59,21 @@ def _tuned(config, model, tokenizer, workdir: Path):
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | Path) -> None:
-    import xling
     from xling.lens import logit_lens
     from xling.plotting.heatmap import lens_heatmap
 
     workdir = Path(workdir).expanduser()
     workdir.mkdir(parents=True, exist_ok=True)
     prompts = _prompts(config)
-    loaded = xling.load(config.model)
-    model, tok = loaded.model, loaded.tokenizer
+    rt = load_runtime(config.model, config.get("mesh"))
+    model, tok = rt.model, rt.tokenizer
     lens = _tuned(config, model, tok, workdir)
     (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2, ensure_ascii=False) + "\n")
     for n, prompt in enumerate(prompts):
         ids, mask = tok.batch([prompt])
-        trace = logit_lens(model, ids, mask, positions="all", k=config.top_k, lens=lens)
+        trace = logit_lens(
+            model, ids, mask, positions="all", k=config.top_k, lens=lens, partitioning=rt.partitioning
+        )
         table = trace.to_pandas(tok)
         table.to_csv(workdir / f"prompt{n:03d}_layers.csv", index=False)
         labels = [[tok.id_to_token(int(i)) for i in row] for row in trace.topk_ids[:, 0, :, 0]]
