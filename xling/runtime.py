@@ -95,14 +95,18 @@ def make_partitioning(mesh_config: ml_collections.ConfigDict | None) -> Partitio
 
 
 def load_runtime(
-    model_config: ml_collections.ConfigDict, mesh_config: ml_collections.ConfigDict | None = None
+    model_config: ml_collections.ConfigDict,
+    mesh_config: ml_collections.ConfigDict | None = None,
+    *,
+    partitioning: Partitioning | None = None,
 ) -> Runtime:
-    """Load the model as the config says, sharded over the mesh when it has several devices."""
+    """Load the model as the config says, sharded over the mesh when it has several devices
+    (`partitioning`: one already made from the mesh block, e.g. to validate it early)."""
     import xling
     from xling import sharding
 
     check_model_config(model_config)
-    part = make_partitioning(mesh_config)
+    part = partitioning if partitioning is not None else make_partitioning(mesh_config)
     kwargs = {k: model_config[k] for k in ("dtype", "param_dtype", *_RUNTIME_FIELDS)}
     if part is not None:
         kwargs["place"] = sharding.placer(part.mesh, part.rules)

@@ -10,7 +10,7 @@ from pathlib import Path
 import ml_collections
 
 from xling.errors import XlingError
-from xling.runtime import load_runtime
+from xling.runtime import check_model_config, load_runtime
 
 
 def _prompts(config) -> list[str]:
@@ -65,6 +65,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> None:
     workdir = Path(workdir).expanduser()
     workdir.mkdir(parents=True, exist_ok=True)
     prompts = _prompts(config)
+    check_model_config(config.model)
     rt = load_runtime(config.model, config.get("mesh"))
     model, tok = rt.model, rt.tokenizer
     lens = _tuned(config, model, tok, workdir)

@@ -16,7 +16,7 @@ import ml_collections
 from xling.data.languages import get_language
 from xling.data.lexicon import Lexicon, load_lexicon
 from xling.errors import DataError, XlingError
-from xling.runtime import check_model_config, load_runtime
+from xling.runtime import check_model_config, load_runtime, make_partitioning
 from xling.tracing.prompts import PromptSpec, example_rng
 from xling.tracing.runner import TraceSpec, check_pair, run_pair
 from xling.workdir import Workdir
@@ -78,6 +78,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     words = [c.word(lang) for (src, tgt), cs in selected.items() for c in cs for lang in (src, tgt)]
     word_pairs = [(c.word(src), c.word(tgt)) for (src, tgt), cs in selected.items() for c in cs]
     frequency = report.frequency_source(config.frequency, words, word_pairs)
+    part = make_partitioning(config.get("mesh"))  # a mesh that cannot be built fails here
     work.check_config(cfg, _RESUMABLE)
     work.write_config(cfg)
 
@@ -88,7 +89,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
             logging.info("%s: finished earlier, kept (%s)", unit, work.unit(unit))
             continue
         if rt is None:
-            rt = load_runtime(config.model, config.get("mesh"))
+            rt = load_runtime(config.model, partitioning=part)
             if lens_dir:
                 from xling.lens import load_tuned_lens
 

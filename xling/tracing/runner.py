@@ -25,7 +25,7 @@ from xling.tracing.prompts import PromptSpec, answer_text, clwtd_prompt, demo_se
 @dataclasses.dataclass(frozen=True)
 class TraceSpec:
     pivot: str = "en"  # a language code, or "any": every lexicon language but source and target
-    rule: str = "primary"  # behaviour rule: "primary" or "threshold" (METHODS.md §1)
+    rule: str = "primary"  # behaviour rule: "primary" or "threshold" (docs/METHODS.md §1)
     threshold: float = 0.1
     first_layer: int = 1  # layers below are ignored by the rules (layer 0 = embeddings)
     word_tokens_only: bool = True  # rules ignore top-1 tokens without a letter (quotes, spaces, bytes)
