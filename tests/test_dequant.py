@@ -43,6 +43,44 @@ def q5_0(rows: int):
     return blocks, float(d) * (codes - 16).astype(np.float32)
 
 
+def q5_1(rows: int):
+    """32 values per block: d * q + m, q 5-bit laid out as in Q5_0 (qh after d and m)."""
+    d, m = np.float16(0.25), np.float16(-3.5)
+    codes = RNG.integers(0, 32, (rows, 32))
+    blocks = []
+    for r in range(rows):
+        q = codes[r]
+        qh = sum(int(q[j] >> 4) << j for j in range(32))
+        qs = bytes(int(q[j] & 15) | (int(q[j + 16] & 15) << 4) for j in range(16))
+        blocks.append(f16(d) + f16(m) + qh.to_bytes(4, "little") + qs)
+    return blocks, (float(d) * codes + float(m)).astype(np.float32)
+
+
+def q4_0(rows: int):
+    """32 values per block: d * (q - 8), q 4-bit: value j in the low nibble of byte j,
+    value j + 16 in its high nibble."""
+    d = np.float16(0.75)
+    codes = RNG.integers(0, 16, (rows, 32))
+    blocks = []
+    for r in range(rows):
+        q = codes[r]
+        qs = bytes(int(q[j]) | (int(q[j + 16]) << 4) for j in range(16))
+        blocks.append(f16(d) + qs)
+    return blocks, float(d) * (codes - 8).astype(np.float32)
+
+
+def q4_1(rows: int):
+    """32 values per block: d * q + m, q 4-bit packed as in Q4_0."""
+    d, m = np.float16(0.125), np.float16(-1.25)
+    codes = RNG.integers(0, 16, (rows, 32))
+    blocks = []
+    for r in range(rows):
+        q = codes[r]
+        qs = bytes(int(q[j]) | (int(q[j + 16]) << 4) for j in range(16))
+        blocks.append(f16(d) + f16(m) + qs)
+    return blocks, (float(d) * codes + float(m)).astype(np.float32)
+
+
 def _pack_k4_scales(sc: np.ndarray, mn: np.ndarray) -> bytes:
     """Eight 6-bit scales and mins in 12 bytes (get_scale_min_k4's inverse)."""
     out = bytearray(12)
@@ -91,7 +129,15 @@ def q6_k(rows: int):
     return blocks, values
 
 
-PACKERS = {Q.Q8_0: (q8_0, 34), Q.Q5_0: (q5_0, 22), Q.Q4_K: (q4_k, 144), Q.Q6_K: (q6_k, 210)}
+PACKERS = {
+    Q.Q8_0: (q8_0, 34),
+    Q.Q5_0: (q5_0, 22),
+    Q.Q5_1: (q5_1, 24),
+    Q.Q4_0: (q4_0, 18),
+    Q.Q4_1: (q4_1, 20),
+    Q.Q4_K: (q4_k, 144),
+    Q.Q6_K: (q6_k, 210),
+}
 
 
 @pytest.mark.parametrize("qtype", list(PACKERS), ids=lambda q: q.name)
@@ -119,8 +165,28 @@ def test_float_tensors(tmp_path):
     np.testing.assert_array_equal(ckpt.read("b"), a16.astype(np.float32))
 
 
+def _one_block(tmp_path, block: bytes, qtype) -> np.ndarray:
+    raw = np.frombuffer(block, np.uint8)[None]
+    return GGUFFile(write_gguf(tmp_path / "b.gguf", tensors={"w": (raw, qtype)})).read("w")[0]
+
+
+def test_legacy_blocks_with_codes_chosen_by_hand(tmp_path):
+    """One block each of Q4_0, Q4_1 and Q5_1, values worked out on paper."""
+    d, m = f16(0.5), f16(-2.0)
+    # Byte 0 = 0x93: value 0 is its low nibble (3), value 16 its high nibble (9).
+    q40 = _one_block(tmp_path, d + bytes([0x93]) + bytes(15), Q.Q4_0)
+    assert (q40[0], q40[16], q40[1]) == (0.5 * (3 - 8), 0.5 * (9 - 8), 0.5 * (0 - 8))
+    q41 = _one_block(tmp_path, d + m + bytes([0x93]) + bytes(15), Q.Q4_1)
+    assert (q41[0], q41[16], q41[1]) == (0.5 * 3 - 2.0, 0.5 * 9 - 2.0, -2.0)
+    # Q5_1: bit j of qh is the fifth bit of value j. Bytes 0x21, 0x50 hold values
+    # 0 (1), 16 (2), 1 (0), 17 (5); qh sets the fifth bit of values 0 and 17.
+    qh = ((1 << 0) | (1 << 17)).to_bytes(4, "little")
+    q51 = _one_block(tmp_path, d + m + qh + bytes([0x21, 0x50]) + bytes(14), Q.Q5_1)
+    assert (q51[0], q51[16], q51[1], q51[17]) == (0.5 * 17 - 2.0, 0.5 * 2 - 2.0, -2.0, 0.5 * 21 - 2.0)
+
+
 def test_unsupported_quant_type_is_named(tmp_path):
-    raw = np.zeros((2, 18), np.uint8)  # one Q4_0 block per row
-    path = write_gguf(tmp_path / "t.gguf", tensors={"w": (raw, Q.Q4_0)})
-    with pytest.raises(UnsupportedError, match=r"'w' has quantization type Q4_0.*supported: "):
+    raw = np.zeros((2, 84), np.uint8)  # one Q2_K block per row
+    path = write_gguf(tmp_path / "t.gguf", tensors={"w": (raw, Q.Q2_K)})
+    with pytest.raises(UnsupportedError, match=r"'w' has quantization type Q2_K.*supported: "):
         GGUFFile(path).read("w")

