@@ -112,7 +112,14 @@ def run() -> None:
     prompts = flags.DEFINE_multi_string("prompt", list(DEFAULT_PROMPTS), "Prompts to compare on.")
     k = flags.DEFINE_integer("k", 10, "k of the top-k overlap.")
     flags.mark_flag_as_required("model")
-    app.run(lambda argv: print(verify(model.value, prompts.value, k.value).to_markdown()))
+    from xling import cli
+
+    def main(argv):
+        cli.guarded(
+            lambda: print(verify(model.value, prompts.value, k.value).to_markdown()), "nothing written"
+        )
+
+    app.run(main, flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":

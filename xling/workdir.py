@@ -10,13 +10,19 @@ different settings never mix in one workdir.
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
+import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from xling.errors import XlingError
+from xling.errors import DataError, XlingError
+
+log = logging.getLogger(__name__)
+_TRAILER = "_unit_complete"  # the last line of a finished unit file: {"_unit_complete": n}
 
 
 def atomic_write(path: str | Path, text: str) -> None:
@@ -49,6 +55,37 @@ def read_jsonl(path: str | Path) -> list[dict]:
                 out.append(json.loads(line))
             except json.JSONDecodeError as e:
                 raise XlingError(f"{path}:{n}: not a JSON line ({e.msg})") from None
+    return out
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's content (hex, first 16 bytes)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()[:32]
+
+
+def expand_files(patterns: Sequence[str]) -> list[Path]:
+    """Files named by paths or glob patterns, sorted; a pattern that matches nothing is an error."""
+    out = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(os.path.expanduser(pattern.strip())))
+        if not matches:
+            raise DataError(f"no file matches {pattern.strip()!r}")
+        out += [Path(m) for m in matches if Path(m).is_file()]
+    return out
+
+
+def input_digests(files: Mapping[str, Sequence[Path]]) -> dict[str, str]:
+    """{"field:path": digest} for every input file, for a workdir's fingerprint."""
+    out = {}
+    for field, paths in files.items():
+        for path in paths:
+            if not Path(path).is_file():
+                raise DataError(f"config.{field}: no file at {path}")
+            out[f"{field}:{Path(path).name}"] = file_digest(path)
     return out
 
 
@@ -91,13 +128,32 @@ class Workdir:
         return self.units / f"{name}.jsonl"
 
     def done(self, name: str) -> bool:
-        return self.unit(name).is_file()
+        """Finished: the unit file exists and ends with its trailer (the record count). An
+        empty, truncated or hand-edited file is not finished: it is recomputed, with a warning."""
+        path = self.unit(name)
+        if not path.is_file():
+            return False
+        try:
+            self.read_unit(name)
+            return True
+        except XlingError as e:
+            log.warning("%s: %s; recomputing this unit", path, e)
+            return False
 
     def write_unit(self, name: str, records: Iterable[dict]) -> None:
-        write_jsonl(self.unit(name), records)
+        records = list(records)
+        write_jsonl(self.unit(name), [*records, {_TRAILER: len(records)}])
 
     def read_unit(self, name: str) -> list[dict]:
-        return read_jsonl(self.unit(name))
+        path = self.unit(name)
+        records = read_jsonl(path)
+        if not records or set(records[-1]) != {_TRAILER}:
+            raise XlingError(f"{path}: incomplete unit file (no end marker)")
+        if records[-1][_TRAILER] != len(records) - 1:
+            raise XlingError(
+                f"{path}: holds {len(records) - 1} records, its end marker says {records[-1][_TRAILER]}"
+            )
+        return records[:-1]
 
     def write(self, name: str, text: str) -> None:
         atomic_write(self.path / name, text)

@@ -7,6 +7,7 @@ same workdir and config skips finished pairs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -17,13 +18,14 @@ from xling.data.languages import get_language
 from xling.data.lexicon import Lexicon, load_lexicon
 from xling.errors import DataError, XlingError
 from xling.runtime import check_model_config, load_runtime, make_partitioning
-from xling.tracing.prompts import PromptSpec, example_rng
+from xling.tracing.prompts import PromptSpec, demo_sets, distractors, example_rng
 from xling.tracing.runner import TraceSpec, check_pair, run_pair
-from xling.workdir import Workdir
+from xling.workdir import Workdir, expand_files, input_digests
 
 BUNDLED_LEXICON = Path(__file__).resolve().parents[1] / "data" / "lexicons" / "core.jsonl"
-# Fields that may change between runs in one workdir without invalidating finished pairs.
-_RESUMABLE = ("pairs", "progress", "mesh")
+# Fields that may change between runs in one workdir without invalidating finished pairs:
+# which pairs to run, and what only changes the report or how the same numbers are computed.
+REPORT_FIELDS = ("pairs", "progress", "mesh", "bootstrap")
 
 
 def parse_pairs(spec: str | list) -> list[tuple[str, str]]:
@@ -34,7 +36,11 @@ def parse_pairs(spec: str | list) -> list[tuple[str, str]]:
         parts = item.split("-")
         if len(parts) != 2:
             raise DataError(f"pair {item!r} is not of the form src-tgt (e.g. fr-zh)")
-        pairs.append(tuple(get_language(p).code for p in parts))
+        pair = tuple(get_language(p).code for p in parts)
+        if pair in pairs:
+            # Counting a pair twice would double its n and narrow its CIs.
+            raise DataError(f"pair {'-'.join(pair)} is given twice")
+        pairs.append(pair)
     if not pairs:
         raise DataError("no language pairs given")
     return pairs
@@ -54,13 +60,33 @@ def select_concepts(lexicon: Lexicon, src: str, tgt: str, n: int, pos: str, seed
     return picked[:n] if n else picked
 
 
-def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-    """Run (or resume) the experiment; returns the summary dict."""
-    from xling.tracing import report  # matplotlib only when results are written
+@dataclasses.dataclass
+class Plan:
+    """Everything a run needs, checked before a workdir is written or a model loads."""
 
-    work = Workdir(workdir, units="pairs").prepare()
-    cfg = config.to_dict()
+    pairs: list[tuple[str, str]]
+    lexicon: Lexicon
+    prompts: PromptSpec
+    trace: TraceSpec
+    lens_dir: str
+    selected: dict
+    inputs: dict[str, str]  # content digests of every input file
+
+
+def _int(config, field: str, low: int) -> int:
+    value = config[field]
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise DataError(f"config.{field} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def plan(config: ml_collections.ConfigDict) -> Plan:
+    """Validate the whole config: types, ranges, choices, files, and the data each pair
+    needs (demonstrations and distractors per concept) against what the lexicon has."""
     check_model_config(config.model)
+    _int(config, "num_concepts", 0)
+    _int(config, "bootstrap", 1)
+    _int(config, "seed", 0)
     pairs = parse_pairs(config.pairs)
     lexicon = load_experiment_lexicon(config.data.lexicon)
     for src, tgt in pairs:
@@ -75,11 +101,41 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         pair: select_concepts(lexicon, *pair, config.num_concepts, config.data.pos, config.seed)
         for pair in pairs
     }
+    for (src, tgt), concepts in selected.items():
+        if not concepts:
+            raise DataError(f"{src}-{tgt}: no concepts to translate (data.pos={config.data.pos!r}?)")
+        pool = lexicon.pairs(src, tgt).concepts
+        for c in concepts:  # cheap, and the same calls the run makes: a shortage fails now
+            demo_sets(pool, c, prompts, src, tgt)
+            if trace.score:
+                distractors(pool, c, src, trace.num_distractors, prompts.seed, tgt)
+    files = {"data.lexicon": [Path(config.data.lexicon or BUNDLED_LEXICON)]}
+    if config.frequency.source == "counts" and config.frequency.counts:
+        files["frequency.counts"] = [Path(config.frequency.counts)]
+    if config.frequency.source == "corpus" and config.frequency.corpus:
+        files["frequency.corpus"] = expand_files(config.frequency.corpus.split(","))
+    if lens_dir:
+        files["trace.lens"] = sorted(p for p in Path(lens_dir).expanduser().rglob("*") if p.is_file())
+    return Plan(pairs, lexicon, prompts, trace, lens_dir, selected, input_digests(files))
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+    """Run (or resume) the experiment; returns the summary dict."""
+    from xling.tracing import report  # matplotlib only when results are written
+
+    p = plan(config)
+    pairs, lexicon, prompts, trace, lens_dir, selected = (
+        p.pairs, p.lexicon, p.prompts, p.trace, p.lens_dir, p.selected
+    )  # fmt: skip
     words = [c.word(lang) for (src, tgt), cs in selected.items() for c in cs for lang in (src, tgt)]
     word_pairs = [(c.word(src), c.word(tgt)) for (src, tgt), cs in selected.items() for c in cs]
     frequency = report.frequency_source(config.frequency, words, word_pairs)
     part = make_partitioning(config.get("mesh"))  # a mesh that cannot be built fails here
-    work.check_config(cfg, _RESUMABLE)
+    work = Workdir(workdir, units="pairs").prepare()
+    # The fingerprint holds the config and the content of every input file: a lexicon
+    # edited in place at the same path does not mix with units computed from the old one.
+    cfg = {**config.to_dict(), "inputs": p.inputs}
+    work.check_config(cfg, REPORT_FIELDS)
     work.write_config(cfg)
 
     rt = lens = None

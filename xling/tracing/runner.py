@@ -34,6 +34,21 @@ class TraceSpec:
     batch_size: int = 8
     score: bool = True
 
+    def __post_init__(self) -> None:
+        if self.rule not in bh.RULES:
+            raise DataError(f"trace.rule {self.rule!r} is not one of {', '.join(bh.RULES)}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise DataError(f"trace.threshold must be in [0, 1], got {self.threshold!r}")
+        for name, low in (
+            ("first_layer", 0),
+            ("num_distractors", 1),
+            ("max_new_tokens", 1),
+            ("batch_size", 1),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise DataError(f"trace.{name} must be an integer >= {low}, got {value!r}")
+
 
 def _union_set(tokenizer: Tokenizer, words: Sequence[str], kind) -> tuple[list[int], str]:
     ids, errors = set(), []
