@@ -59,10 +59,10 @@ def test_matches_brute_force_for_any_chunking(setup, vocab_chunk, position_chunk
 def test_last_and_arbitrary_positions(setup):
     model, ids, mask = setup
     last = logit_lens(model, ids, mask, k=3)
-    chosen = logit_lens(model, ids, mask, positions=[8, 2], k=3)
+    chosen = logit_lens(model, ids, mask, positions=[8, 5], k=3)
     per_row = logit_lens(model, ids, mask, positions=[[8], [4], [-1]], k=3)
     np.testing.assert_array_equal(last.topk_ids[:, :, 0], chosen.topk_ids[:, :, 0])
-    logp = brute_force(model, ids, mask, np.asarray([[8, 2]] * 3))
+    logp = brute_force(model, ids, mask, np.asarray([[8, 5]] * 3))
     np.testing.assert_array_equal(
         chosen.topk_ids[:, :, 1], np.argsort(-logp[:, :, 1], -1, kind="stable")[..., :3]
     )
@@ -119,3 +119,14 @@ def test_gemma3_lens_matches_hooked_transformers(gemma, hf_gemma):
         err = np.where(representable, np.abs(np.log(trace.topk_probs) - ref_top), 0).max(-1)
     assert (err / np.abs(logits).max(-1) <= 2 * RTOL).all(), (err / np.abs(logits).max(-1)).max()
     assert jax.numpy.isfinite(trace.kl).all() and (trace.kl[-1] == 0).all()
+
+
+def test_positions_must_be_integers_on_real_tokens(setup):
+    model, ids, mask = setup
+    with pytest.raises(ValueError, match=r"positions must be integer token indices, got \[1.7\]"):
+        logit_lens(model, ids, mask, positions=[1.7])
+    with pytest.raises(ValueError, match="position 0 of example 2 is a padding token"):
+        logit_lens(model, ids, mask, positions=[0])  # row 2 is left-padded by 3
+    trace = logit_lens(model, ids, mask, positions="all")
+    assert (trace.valid == mask).all()  # padding positions are flagged, not silently read
+    assert trace.to_pandas()["padding"].sum() == (trace.entropy.shape[0]) * 3

@@ -42,6 +42,9 @@ class LensTrace:
     token_ids: np.ndarray | None = None  # [B, N]
     token_probs: np.ndarray | None = None  # [L+1, B, P, N]
     token_ranks: np.ndarray | None = None  # [L+1, B, P, N]; 0 = top-1
+    # [B, P]: False where the position holds a padding token (possible with positions="all"
+    # on a left-padded batch); readings there are of padding and mean nothing.
+    valid: np.ndarray | None = None
 
     @property
     def num_layers(self) -> int:
@@ -64,6 +67,8 @@ class LensTrace:
             "entropy": self.entropy.ravel(),
             "kl": self.kl.ravel(),
         }
+        if self.valid is not None:
+            cols["padding"] = ~self.valid[batch.ravel(), pos.ravel()]
         if tokenizer is not None:
             cols["top1"] = [tokenizer.id_to_token(i) for i in cols["top1_id"]]
         for s, name in enumerate(self.set_names):
@@ -102,6 +107,10 @@ def logit_lens(
     b, t = tokens.shape
     mask = np.ones((b, t), bool) if attention_mask is None else np.asarray(attention_mask, bool)
     pos = _positions(positions, b, t)
+    valid = np.take_along_axis(mask, pos, axis=1)
+    if not isinstance(positions, str) and not valid.all():
+        row, col = np.argwhere(~valid)[0]
+        raise ValueError(f"position {int(pos[row, col])} of example {int(row)} is a padding token")
     names = tuple(token_sets or ())
     sets = _pad_ids([_per_example(token_sets[n], b, f"token set {n!r}") for n in names], b) if names else None
     ids = None if token_ids is None else _as_rows(token_ids, b)
@@ -122,7 +131,9 @@ def logit_lens(
         keep = min(step, b - start)
         pieces.append({key: np.asarray(v)[:, :keep] for key, v in out.items()})
     out = {key: np.concatenate([piece[key] for piece in pieces], axis=1) for key in pieces[0]}
-    return LensTrace(positions=pos, set_names=names, token_ids=ids, **{key: out.get(key) for key in _FIELDS})
+    return LensTrace(
+        positions=pos, set_names=names, token_ids=ids, valid=valid, **{key: out.get(key) for key in _FIELDS}
+    )
 
 
 _FIELDS = ("topk_ids", "topk_probs", "entropy", "kl", "set_mass", "token_probs", "token_ranks")
@@ -135,7 +146,10 @@ def _positions(positions: Positions, b: int, t: int) -> np.ndarray:
         if positions == "all":
             return np.tile(np.arange(t, dtype=np.int32), (b, 1))
         raise ValueError(f"positions must be 'last', 'all' or indices, got {positions!r}")
-    pos = np.asarray(positions, np.int64)
+    raw = np.asarray(positions)
+    if raw.dtype.kind not in "iu" and not (raw.dtype.kind == "f" and np.array_equal(raw, np.round(raw))):
+        raise ValueError(f"positions must be integer token indices, got {positions!r}")
+    pos = raw.astype(np.int64)
     pos = np.tile(pos, (b, 1)) if pos.ndim == 1 else pos
     if pos.ndim != 2 or pos.shape[0] != b or pos.shape[1] == 0:
         raise ValueError(f"positions must have shape [P] or [{b}, P], got {np.shape(positions)}")
