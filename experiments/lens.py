@@ -17,12 +17,13 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.mesh = sharding.default_config()
     c.seed = 0
     c.top_k = 5
-    c.prompts = [
+    c.prompts = (
         'Français: "fleur" - 中文: "花"\nFrançais: "chien" - 中文: "',
         'Deutsch: "Buch" - Русский: "книга"\nDeutsch: "Wasser" - Русский: "',
         'English: "water" - हिन्दी: "पानी"\nEnglish: "sun" - हिन्दी: "',
         'Español: "gato" - ไทย: "แมว"\nEspañol: "perro" - العربية: "',
-    ]
+    )  # a tuple, so the CLI can set it: --config.prompts='("a", "b")' or --config.prompts=a --config.prompts=b
+    c.heatmap_window = 48  # positions per heatmap image; longer prompts get several (0 = one image)
     c.prompts_file = ""  # .txt (one prompt per line) or .jsonl ("text" field); overrides prompts
 
     c.tuned = ml_collections.ConfigDict()

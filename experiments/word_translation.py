@@ -30,6 +30,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
     c.data = ml_collections.ConfigDict()
     c.data.lexicon = ""  # "" = the bundled xling/data/lexicons/core.jsonl; or MUSE / clean.csv / CLWTD files
+    c.data.src = ""  # the languages of a MUSE dictionary not named like fr-en.txt
+    c.data.tgt = ""
     c.data.pos = ""  # restrict to one part of speech ("noun", "verb", "adjective"); "" = all
 
     c.prompt = ml_collections.ConfigDict()

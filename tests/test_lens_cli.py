@@ -36,6 +36,21 @@ def test_lens_cli_tables_heatmap_and_tuned_lens(tmp_path):
     assert math.isfinite(float(kl[9]["kl_tuned_lens"])) and math.isnan(float(kl[8]["kl_tuned_lens"]))
     assert float(kl[18]["kl_tuned_lens"]) == 0.0 and float(kl[9]["kl_logit_lens"]) > 0
     assert (tmp_path / "tuned_lens").is_dir()
-    reuse = _run(tmp_path / "again", f"--config.tuned.load={tmp_path / 'tuned_lens'}")
+    # Reuse the lens on a long prompt set from the CLI (a tuple field): its heatmap comes in
+    # windows of positions instead of failing after the tables were computed.
+    long = " ".join(["Das Wasser ist kalt und der Himmel ist blau."] * 8)
+    reuse = _run(
+        tmp_path / "again",
+        f"--config.tuned.load={tmp_path / 'tuned_lens'}",
+        f'--config.prompts=("{long}", "kurz")',
+        "--config.heatmap_window=40",
+    )
     assert reuse.returncode == 0, reuse.stderr[-3000:]
-    assert (tmp_path / "again" / "prompt000_heatmap.png").is_file()
+    again = tmp_path / "again"
+    n_tokens = len(
+        {r["position"] for r in csv.DictReader((again / "prompt000_layers.csv").read_text().splitlines())}
+    )
+    assert n_tokens > 80
+    images = sorted(p.name for p in again.glob("prompt000_heatmap_*.png"))
+    assert images == [f"prompt000_heatmap_{i:02d}.png" for i in range(-(-n_tokens // 40))]
+    assert (again / "prompt001_heatmap.png").is_file()

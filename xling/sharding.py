@@ -45,7 +45,8 @@ def default_config() -> ml_collections.ConfigDict:
     """The `mesh` block of an experiment config: axis sizes (-1: the remaining devices) and rules."""
     cfg = ml_collections.ConfigDict()
     cfg.axes = ml_collections.ConfigDict({"data": -1, "fsdp": 1, "tensor": 1})
-    cfg.rules = [list(r) for r in DEFAULT_RULES]
+    # A tuple of (logical axis, mesh axes) pairs, settable from the CLI as a Python literal.
+    cfg.rules = tuple(DEFAULT_RULES)
     # Multi-host: set coordinator_address, num_processes and process_id (or leave
     # them None on TPU pods and Cloud GPU clusters, where JAX discovers them).
     cfg.distributed = False

@@ -113,6 +113,7 @@ class Workdir:
         if not path.is_file():
             return
         old = json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads(json.dumps(config))  # as it was stored: tuples read back as lists
         free = set(report_fields)
         changed = sorted(k for k in set(old) | set(config) if k not in free and old.get(k) != config.get(k))
         if changed:

@@ -419,7 +419,7 @@ def _muse_languages(path: Path, src: str | None, tgt: str | None) -> tuple[str, 
     if not (s and t):
         raise DataError(
             f"{path}: cannot tell the languages of a MUSE dictionary; name it like fr-en.txt "
-            "or pass src= and tgt="
+            "or set its languages (--config.data.src=fr --config.data.tgt=en; in Python src=, tgt=)"
         )
     if s == t:
         raise DataError(f"{path}: source and target language are both {s}")

@@ -46,8 +46,10 @@ def parse_pairs(spec: str | list) -> list[tuple[str, str]]:
     return pairs
 
 
-def load_experiment_lexicon(path: str) -> Lexicon:
-    return load_lexicon(path or BUNDLED_LEXICON)
+def load_experiment_lexicon(path: str, src: str = "", tgt: str = "") -> Lexicon:
+    """The configured lexicon (default: the bundled one); src/tgt name the languages of a
+    MUSE dictionary whose file name does not."""
+    return load_lexicon(path or BUNDLED_LEXICON, src=src or None, tgt=tgt or None)
 
 
 def select_concepts(lexicon: Lexicon, src: str, tgt: str, n: int, pos: str, seed: int):
@@ -88,7 +90,9 @@ def plan(config: ml_collections.ConfigDict) -> Plan:
     _int(config, "bootstrap", 1)
     _int(config, "seed", 0)
     pairs = parse_pairs(config.pairs)
-    lexicon = load_experiment_lexicon(config.data.lexicon)
+    lexicon = load_experiment_lexicon(
+        config.data.lexicon, config.data.get("src", ""), config.data.get("tgt", "")
+    )
     for src, tgt in pairs:
         check_pair(lexicon, src, tgt)
     prompts = PromptSpec(**config.prompt.to_dict(), seed=config.seed)
