@@ -227,6 +227,7 @@ def train_tuned_lens(
     seed: int = 0,
     chunk: int = 64,
     layers: Sequence[int] | None = None,
+    progress: bool = True,
 ) -> tuple[TunedLens, np.ndarray]:
     """Fit a tuned lens on `texts` (None: the shipped multilingual sample). Returns the lens and
     the per-step loss (mean over the trained layers and real tokens of KL(final || lens), nats).
@@ -235,7 +236,11 @@ def train_tuned_lens(
     read like the logit lens. Each trained layer costs two [tokens, vocab] matmuls per step,
     which dominates on CPU, so a subset makes quick studies affordable.
     Peak memory is a few [chunk, vocab] fp32 arrays beyond the model (chunk=64: ~70 MB each).
+    Cost: about 3.4 GFLOP per trained layer and token (Gemma 3 270M), i.e. ~3 s per layer per
+    step of 4 x 64 tokens on 2 CPU cores; progress shows the loss and an ETA.
     """
+    from tqdm.auto import tqdm
+
     picked = _layer_tuple(model, layers)
     ids, mask = _windows(default_texts("train") if texts is None else texts, tokenizer, seq_len)
     lens = TunedLens.for_model(model)
@@ -257,12 +262,14 @@ def train_tuned_lens(
     rng = np.random.default_rng(seed)
     order: list[int] = []
     losses = []
-    for _ in range(steps):
+    bar = tqdm(range(steps), desc="tuned lens", unit="step", disable=not progress)
+    for _ in bar:
         while len(order) < batch_size:  # epochs of shuffled windows
             order += list(rng.permutation(len(ids)))
         batch, order = order[:batch_size], order[batch_size:]
         params, opt_state, loss = step(params, opt_state, model_state, ids[batch], mask[batch])
         losses.append(float(loss))
+        bar.set_postfix(kl=f"{losses[-1]:.3f}")
     nnx.update(lens, params)
     return lens, np.asarray(losses)
 

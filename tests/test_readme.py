@@ -1,0 +1,33 @@
+"""README's Python blocks run as written, each within the 2 minutes the README promises."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+
+
+def test_readme_has_python_blocks():
+    assert _blocks()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(_blocks())))
+def test_readme_block_runs(index, gemma):  # the fixture assembles the model cache first
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", _blocks()[index]], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    took = time.perf_counter() - start
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert took < 120, f"README block {index} took {took:.0f} s"
