@@ -11,8 +11,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "xling"
 ALLOWED = {
     "xling.errors": set(),
     "xling.partitioning": {"xling.errors"},
-    "xling.cache": {"xling.errors"},
-    "xling.tokenizer": {"xling.errors", "xling.cache", "xling.checkpoints", "xling.inference"},  # lazy
+    "xling.faults": set(),
+    "xling.cache": {"xling.errors", "xling.faults"},
+    "xling.tokenizer": {
+        "xling.errors",
+        "xling.cache",
+        "xling.faults",
+        "xling.checkpoints",
+        "xling.inference",
+    },
     "xling.models": {"xling.errors", "xling.partitioning", "xling.models"},
     "xling.checkpoints": {"xling.errors", "xling.partitioning", "xling.models", "xling.checkpoints"},
 }

@@ -23,6 +23,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from xling.errors import CheckpointError
+from xling.faults import failpoint
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def cached_file(dest: str | Path, build: Callable[[Path], object], sha256: str |
         tmp = Path(tmp_name)
         try:
             build(tmp)
+            failpoint("cache.before_rename")
             if sha256 is not None:
                 got = sha256_file(tmp)
                 if got != sha256:

@@ -20,8 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from xling.errors import DataError, XlingError
+from xling.faults import failpoint
 
 log = logging.getLogger(__name__)
+PARTIAL = ".partial"  # suffix of the temporary files of atomic writes (left by a kill)
 _TRAILER = "_unit_complete"  # the last line of a finished unit file: {"_unit_complete": n}
 
 
@@ -29,14 +31,20 @@ def atomic_write(path: str | Path, text: str) -> None:
     """Write via a temp file + rename, so a reader never sees half a file. The file gets
     the mode a plain `open(path, "w")` would (umask respected), not mkstemp's 0600."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=PARTIAL)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            half = len(text) // 2
+            f.write(text[:half])
+            f.flush()
+            failpoint("atomic_write.mid_write")
+            f.write(text[half:])
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+        failpoint("atomic_write.before_rename")
         os.replace(tmp, path)
+        failpoint("atomic_write.after_rename")
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -97,7 +105,8 @@ class Workdir:
         self.units = self.path / units
 
     def prepare(self) -> Workdir:
-        """Create the directories and check they are writable (before any compute)."""
+        """Create the directories and check they are writable (before any compute); remove
+        the temporary files of atomic writes that a killed run left behind."""
         for d in (self.path, self.units):
             try:
                 d.mkdir(parents=True, exist_ok=True)
@@ -105,6 +114,8 @@ class Workdir:
                     pass
             except OSError as e:
                 raise XlingError(f"{d} is not writable: {e.strerror or e}") from None
+            for leftover in d.glob(f".*{PARTIAL}"):
+                leftover.unlink(missing_ok=True)
         return self
 
     def check_config(self, config: dict, report_fields: Iterable[str] = ()) -> None:

@@ -1,7 +1,7 @@
 """Experiments, discovered by name: `xling/experiments/NAME.py` with a `run(config, workdir)`.
 
-A config's `experiment` field names one of these modules, or a dotted module path of
-one's own package (`mypkg.my_experiment`) with the same `run`. See
+A config's `experiment` field names one of these modules, or an importable module of
+one's own (`mypkg.my_experiment`) with the same `run`. See
 docs/ADDING_AN_EXPERIMENT.md.
 """
 
@@ -24,8 +24,6 @@ def find(name: str) -> ModuleType:
     if not isinstance(name, str) or not name:
         raise XlingError(f"config.experiment must name an experiment ({', '.join(available())})")
     target = f"{__name__}.{name}" if name in available() else name
-    if "." not in target:
-        raise XlingError(f"unknown experiment {name!r} (known: {', '.join(available())})")
     try:
         module = importlib.import_module(target)
     except ModuleNotFoundError as e:
