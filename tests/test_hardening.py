@@ -140,3 +140,15 @@ def test_verify_on_a_missing_path_is_one_line(tmp_path):
         f"error: unknown model '{tmp_path / 'missing'}': not a file, and not a known name "
         "(gemma3-270m, smollm2-135m-instruct)"
     ]
+
+
+def test_muse_languages_from_the_config(tmp_path):
+    muse = tmp_path / "dictionary.txt"  # not named like fr-en.txt
+    muse.write_text(
+        "".join(f"{r['words']['fr'][0]} {r['words']['en'][0]}\n" for r in LEXICON), encoding="utf-8"
+    )
+    c = _config(muse, **{"trace.score": False})
+    with pytest.raises(DataError, match="--config.data.src=fr --config.data.tgt=en"):
+        wt.plan(c)
+    c.data.src, c.data.tgt = "fr", "en"
+    assert wt.plan(c).pairs == [("fr", "en")]

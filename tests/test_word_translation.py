@@ -228,3 +228,21 @@ def test_tuned_lens_option(finished, gemma, tiny_lexicon, tmp_path):
             [x["top1_prob"] for x in a["layers"]], [x["top1_prob"] for x in b["layers"]], rtol=1e-5
         )
         assert a["behaviour"] == b["behaviour"] and a["prediction"] == b["prediction"]
+
+
+def test_a_report_field_change_re_reports_without_recomputing(finished, tiny_lexicon, tmp_path, monkeypatch):
+    workdir, _ = finished
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for p in workdir.rglob("*"):
+        if p.is_file():
+            (copy / p.relative_to(workdir)).parent.mkdir(parents=True, exist_ok=True)
+            (copy / p.relative_to(workdir)).write_bytes(p.read_bytes())
+    monkeypatch.setattr(experiment, "run_pair", lambda *a, **k: pytest.fail("a finished pair was recomputed"))
+    c = _config(tiny_lexicon)
+    c.bootstrap = 60  # report-only: new CIs from the kept units
+    experiment.run(c, copy)
+    assert (copy / "results.jsonl").read_bytes() == (workdir / "results.jsonl").read_bytes()
+    assert json.loads((copy / "summary.json").read_text()) != json.loads(
+        (workdir / "summary.json").read_text()
+    )

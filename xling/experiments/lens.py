@@ -10,7 +10,7 @@ import ml_collections
 
 from xling.errors import XlingError
 from xling.runtime import check_model_config, load_runtime, make_partitioning
-from xling.workdir import Workdir, atomic_write
+from xling.workdir import Workdir, atomic_write, expand_files, input_digests
 
 
 def _prompts(config) -> list[str]:
@@ -79,8 +79,18 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> None:
         raise XlingError(f"config.heatmap_window must be an integer >= 0, got {window!r}")
     prompts = _prompts(config)
     part = make_partitioning(config.get("mesh"))
+    files = {}
+    if config.prompts_file:
+        files["prompts_file"] = expand_files([config.prompts_file])
+    if config.tuned.texts:
+        files["tuned.texts"] = expand_files(config.tuned.texts.split(","))
+    if config.tuned.load:
+        files["tuned.load"] = sorted(
+            p for p in Path(config.tuned.load).expanduser().rglob("*") if p.is_file()
+        )
     work = Workdir(workdir).prepare()
-    cfg = config.to_dict()
+    # Input files are part of the fingerprint by content: edited in place, they are a new config.
+    cfg = {**config.to_dict(), "inputs": input_digests(files)}
     work.check_config(cfg, REPORT_FIELDS)
     rt = load_runtime(config.model, partitioning=part)
     model, tok = rt.model, rt.tokenizer
