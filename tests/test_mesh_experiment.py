@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -34,10 +35,15 @@ def _records(workdir: Path) -> list[dict]:
     return [json.loads(line) for line in (workdir / "results.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
-def test_runlocal_on_a_2x2x2_mesh_equals_one_device(tmp_path):
-    _run(tmp_path / "one", 1)
+def test_runlocal_on_a_2x2x2_mesh_equals_one_device(tmp_path, gemma):
+    """One pair of the runlocal config (4 concepts: a batch of 4 splits over data x fsdp)."""
+    from xling.experiments import word_translation
+
+    config = runpy.run_path(str(ROOT / "experiments" / "word_translation.py"))["get_config"]("runlocal")
+    config.pairs, config.progress = "fr-zh", False
+    word_translation.run(config, tmp_path / "one")  # this process: one CPU device
     mesh = ("--config.mesh.axes.data=2", "--config.mesh.axes.fsdp=2", "--config.mesh.axes.tensor=2")
-    _run(tmp_path / "eight", 8, *mesh)
+    _run(tmp_path / "eight", 8, "--config.pairs=fr-zh", *mesh)
     one, eight = _records(tmp_path / "one"), _records(tmp_path / "eight")
     assert len(one) == len(eight) > 0
     for a, b in zip(one, eight, strict=True):
