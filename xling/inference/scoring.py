@@ -78,12 +78,17 @@ def _group(rows: list[list[int]], keep: list[int]) -> _Rows:
 
 
 def _pack(groups: Sequence[_Rows], pad_id: int, reads: Sequence[Sequence[Sequence[int]]]):
-    """Arrays for `_read_states`: prefixes [G, P], tails [G*R, S] and read indices [G*R, A]."""
+    """Arrays for `_read_states`: prefixes [G, P], tails [G*R, S] and read indices [G*R, A].
+
+    Every padded tail token runs through all layers and every padded read through the full
+    unembedding, so the short axes use fine steps: tails of 9-10 tokens (CJK words) pad to
+    12, not 16, and 3-token answers read 3 positions, not 4 (benchmarks/RESULTS.md). Reads
+    stay at least 2 wide: a width of 1 runs slower on XLA:CPU than 2."""
     g = len(groups)
     p_len = bucket(max(len(x.prefix) for x in groups), 16)
-    s_len = bucket(max(len(t) for x in groups for t in x.tails), 8)
+    s_len = bucket(max(len(t) for x in groups for t in x.tails), 4)
     r = bucket(max(len(x.tails) for x in groups), 2)
-    a_len = bucket(max(len(ix) for rd in reads for ix in rd), 2)
+    a_len = max(2, max(len(ix) for rd in reads for ix in rd))
     prefix_ids = np.full((g, p_len), pad_id, np.int32)
     prefix_mask = np.zeros((g, p_len), bool)
     tail_ids = np.full((g * r, s_len), pad_id, np.int32)
