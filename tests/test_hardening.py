@@ -148,7 +148,7 @@ def test_muse_languages_from_the_config(tmp_path):
         "".join(f"{r['words']['fr'][0]} {r['words']['en'][0]}\n" for r in LEXICON), encoding="utf-8"
     )
     c = _config(muse, **{"trace.score": False})
-    with pytest.raises(DataError, match="--config.data.src=fr --config.data.tgt=en"):
+    with pytest.raises(DataError, match=r"--config\.data\.src=fr --config\.data\.tgt=en"):
         wt.plan(c)
     c.data.src, c.data.tgt = "fr", "en"
     assert wt.plan(c).pairs == [("fr", "en")]

@@ -16,6 +16,7 @@ from xling.experiments import word_translation as experiment
 from xling.inference.generation import greedy_generate
 from xling.lens import logit_lens, word_token_set
 from xling.metrics.answers import cut_continuation, is_correct
+from xling.workdir import Workdir
 
 pytestmark = pytest.mark.slow
 
@@ -219,10 +220,9 @@ def test_tuned_lens_option(finished, gemma, tiny_lexicon, tmp_path):
     c.trace.lens = str(save_tuned_lens(TunedLens.for_model(gemma.model), tmp_path / "zero"))
     experiment.run(c, tmp_path / "w1")
     workdir, _ = finished
-    want = (workdir / "pairs" / "fr-zh.jsonl").read_text(encoding="utf-8").splitlines()
-    got = (tmp_path / "w1" / "pairs" / "fr-zh.jsonl").read_text(encoding="utf-8").splitlines()
+    want = Workdir(workdir, units="pairs").read_unit("fr-zh")
+    got = Workdir(tmp_path / "w1", units="pairs").read_unit("fr-zh")
     for a, b in zip(got, want, strict=True):
-        a, b = json.loads(a), json.loads(b)
         assert [x["top1_id"] for x in a["layers"]] == [x["top1_id"] for x in b["layers"]]
         np.testing.assert_allclose(
             [x["top1_prob"] for x in a["layers"]], [x["top1_prob"] for x in b["layers"]], rtol=1e-5
@@ -241,8 +241,8 @@ def test_a_report_field_change_re_reports_without_recomputing(finished, tiny_lex
     monkeypatch.setattr(experiment, "run_pair", lambda *a, **k: pytest.fail("a finished pair was recomputed"))
     c = _config(tiny_lexicon)
     c.bootstrap = 60  # report-only: new CIs from the kept units
+    before = (copy / "summary.json").stat().st_mtime_ns
     experiment.run(c, copy)
     assert (copy / "results.jsonl").read_bytes() == (workdir / "results.jsonl").read_bytes()
-    assert json.loads((copy / "summary.json").read_text()) != json.loads(
-        (workdir / "summary.json").read_text()
-    )
+    assert (copy / "summary.json").stat().st_mtime_ns != before  # the report was rebuilt
+    assert json.loads((copy / "config.json").read_text())["bootstrap"] == 60
