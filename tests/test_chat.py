@@ -358,7 +358,7 @@ def test_chat_prompt_uses_the_tokenizers_template_and_specials():
     messages = CONVERSATIONS["system_multi_turn"]
     expected = _hf_tokenizer(ZEPHYR).apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     assert chat_prompt(tok, messages) == expected
-    assert tok.apply_chat_template(messages) == expected
+    assert chat_prompt(tok, messages, add_generation_prompt=True) == expected
     assert chat_prompt(tok, messages[1:], system=messages[0]["content"]) == expected
     one = chat_prompt(tok, "水は何ですか", add_generation_prompt=False)
     assert one == "<|user|>\n水は何ですか</s>\n"
@@ -374,7 +374,7 @@ def test_no_chat_template_is_a_one_line_data_error():
         chat_prompt(tok, CONVERSATIONS["user"], name="my-base")
     assert "\n" not in str(e.value)
     with pytest.raises(DataError, match=r"^model has no chat template"):
-        tok.apply_chat_template(CONVERSATIONS["user"])
+        chat_prompt(tok, CONVERSATIONS["user"])
 
 
 def _hf_dir(tmp_path: Path, config: dict, jinja: str | None = None) -> Path:
@@ -416,7 +416,7 @@ def test_hf_dir_template_is_the_one_transformers_picks(tmp_path, config, jinja):
     messages = CONVERSATIONS["system_multi_turn"]
     assert ours.chat_template == hf.get_chat_template()
     assert (ours.bos_token, ours.eos_token) == (hf.bos_token, hf.eos_token)
-    assert ours.apply_chat_template(messages) == hf.apply_chat_template(
+    assert chat_prompt(ours, messages) == hf.apply_chat_template(
         messages, tokenize=False, add_generation_prompt=True
     )
 
@@ -460,7 +460,7 @@ def test_smollm2_gguf_tokenizer_renders_as_transformers(tmp_path):
             theirs = hf.apply_chat_template(
                 messages, tokenize=False, add_generation_prompt=add_generation_prompt
             )
-            text = ours.apply_chat_template(messages, add_generation_prompt=add_generation_prompt)
+            text = chat_prompt(ours, messages, add_generation_prompt=add_generation_prompt)
             assert text == theirs, name
             # The rendered specials are single tokens on both sides.
             ids = ours.encode(text, add_special_tokens=False)
@@ -478,4 +478,4 @@ def test_base_gemma3_has_no_chat_template(gemma):
         chat_prompt(gemma.tokenizer, CONVERSATIONS["user"], name="gemma3-270m")
     assert "\n" not in str(e.value)
     with pytest.raises(DataError, match="no chat template"):
-        gemma.tokenizer.apply_chat_template(CONVERSATIONS["user"])
+        chat_prompt(gemma.tokenizer, CONVERSATIONS["user"])

@@ -18,7 +18,6 @@ ALLOWED = {
         "xling.cache",
         "xling.faults",
         "xling.checkpoints",
-        "xling.inference",
     },
     "xling.models": {"xling.errors", "xling.partitioning", "xling.models"},
     "xling.checkpoints": {"xling.errors", "xling.partitioning", "xling.models", "xling.checkpoints"},
@@ -50,7 +49,7 @@ def _graph(module_level_only: bool) -> dict[str, set[str]]:
 
 
 def test_no_import_cycles_between_packages():
-    graph = _graph(module_level_only=True)
+    graph = _graph(module_level_only=False)  # imports inside functions count too
 
     def reach(start: str) -> set[str]:
         seen, todo = set(), [start]

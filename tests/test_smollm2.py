@@ -35,6 +35,7 @@ import xling
 from xling.checkpoints.gguf_file import GGUFFile
 from xling.checkpoints.loader import export_tensors, load_decoder
 from xling.errors import UnknownModelError, UnsupportedError
+from xling.inference.chat import chat_prompt
 from xling.models import llama
 from xling.models.decoder import Decoder
 from xling.models.keymap import TRANSFORMS
@@ -205,7 +206,6 @@ def _chat_ids(hf_tok, text: str) -> list[int]:
 def test_greedy_chat_generation_matches(smol, hf_smol):
     """xling end to end (its own chat template, batched left-padded generation, EOS ids from
     the GGUF) against transformers `generate` on transformers' own rendering of each chat."""
-    from xling.inference.chat import chat_prompt
     from xling.inference.generation import generate
 
     hf, hf_tok = hf_smol
@@ -232,7 +232,7 @@ def test_chat_template_renders_as_transformers_does(smol, hf_smol):
     for text in CHATS:
         messages = [{"role": "user", "content": text}]
         ref = hf_tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        ours = smol.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+        ours = chat_prompt(smol.tokenizer, messages, add_generation_prompt=True)
         assert ours == ref
         assert smol.tokenizer.encode(ours, add_special_tokens=False) == _chat_ids(hf_tok, text)
 

@@ -5,8 +5,7 @@ tokenizer once (tens of seconds for a 262k vocabulary) and the resulting
 `tokenizer.json` is cached, so later loads need only `tokenizers`.
 
 A tokenizer also carries the checkpoint's chat template, if any (instruction-tuned
-models; base models have none): `apply_chat_template` renders it with
-`xling.inference.chat`.
+models; base models have none); `xling.inference.chat.chat_prompt` renders it.
 """
 
 from __future__ import annotations
@@ -79,14 +78,6 @@ class Tokenizer:
     @property
     def eos_token(self) -> str | None:
         return None if self.eos_id is None else self.tok.id_to_token(self.eos_id)
-
-    def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True, **extra) -> str:
-        """`messages` ([{"role", "content"}, ...]) as prompt text under this tokenizer's chat
-        template, rendered as transformers renders it; a DataError if it has none. Encode the
-        text with add_special_tokens=False: templates write the BOS themselves."""
-        from xling.inference.chat import chat_prompt  # the inference layer sits above this one
-
-        return chat_prompt(self, messages, add_generation_prompt=add_generation_prompt, **extra)
 
 
 def _special_ids(directory: Path, tok: tokenizers.Tokenizer) -> dict:
