@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.util
 import os
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import platformdirs
 
-from xling.cache import cached_file
+from xling.cache import cached_file, known_sha256
 from xling.checkpoints.gguf_file import GGUFFile
 from xling.checkpoints.hf_dir import load_hf_dir
 from xling.checkpoints.loader import Placer, load_decoder
@@ -113,16 +112,8 @@ def gguf_eos_ids(meta: dict) -> tuple[int, ...]:
     return tuple(dict.fromkeys(int(meta[k]) for k in keys if meta.get(k) is not None))
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 24):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
 def load_checkpoint(
-    path: str | os.PathLike,
+    path: str | os.PathLike | GGUFFile,
     *,
     dtype: str = "float32",
     param_dtype: str = "float32",
@@ -130,9 +121,10 @@ def load_checkpoint(
     place: Placer | None = None,
     **overrides,
 ) -> Decoder:
-    """The model of a local `.gguf` file (no tokenizer). `overrides`: runtime ModelConfig
-    fields (attention_impl, attention_dtype, attention_chunk, remat)."""
-    ckpt = GGUFFile(path)
+    """The model of a local `.gguf` file, or of one already opened (no tokenizer).
+    `overrides`: runtime ModelConfig fields (attention_impl, attention_dtype, attention_chunk, remat)."""
+    ckpt = path if isinstance(path, GGUFFile) else GGUFFile(path)
+    path = ckpt.path
     family = gguf_family(ckpt.architecture, path)
     if "token_embd.weight" not in ckpt.names():
         raise CheckpointError(f"{path}: missing tensor 'token_embd.weight'")
@@ -164,6 +156,8 @@ def load(name_or_path: str | os.PathLike, **kwargs) -> LoadedModel:
         return LoadedModel(model=model, tokenizer=tokenizer, config=model.cfg, path=path)
     if path.suffix != ".gguf":
         raise UnsupportedError(f"{path}: expected a .gguf file or a Hugging Face model directory")
-    model = load_checkpoint(path, **kwargs)
-    tokenizer = tokenizer_from_gguf(path, cache_root() / "tokenizers" / _file_digest(path))
+    ckpt = GGUFFile(path)  # its header is read once, for the model and the chat template
+    model = load_checkpoint(ckpt, **kwargs)
+    tokens_dir = cache_root() / "tokenizers" / known_sha256(path)[:16]
+    tokenizer = tokenizer_from_gguf(path, tokens_dir, metadata=ckpt.metadata)
     return LoadedModel(model=model, tokenizer=tokenizer, config=model.cfg, path=path)

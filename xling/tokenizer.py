@@ -112,12 +112,14 @@ def _special_ids(directory: Path, tok: tokenizers.Tokenizer) -> dict:
     }
 
 
-def tokenizer_from_gguf(gguf_path: str | Path, cache_dir: str | Path) -> Tokenizer:
-    """Tokenizer of a GGUF file, converted once and cached under cache_dir."""
+def tokenizer_from_gguf(
+    gguf_path: str | Path, cache_dir: str | Path, metadata: dict | None = None
+) -> Tokenizer:
+    """Tokenizer of a GGUF file, converted once and cached under cache_dir. `metadata`: the
+    file's GGUF metadata when the caller has already read it (for the chat template)."""
     from xling.cache import cached_dir
 
     cache_dir, gguf_path = Path(cache_dir), Path(gguf_path)
-    target = cache_dir / "tokenizer.json"
 
     def build(tmp: Path) -> None:
         from transformers import AutoTokenizer  # only needed for the one-time conversion
@@ -130,14 +132,19 @@ def tokenizer_from_gguf(gguf_path: str | Path, cache_dir: str | Path) -> Tokeniz
             ) from e
         hf_tok.save_pretrained(str(tmp))
 
-    # A cached entry counts only if it loads (a truncated file is rebuilt, with a log line).
-    cached_dir(cache_dir, build, check=lambda d: Tokenizer.from_file(d / "tokenizer.json"))
-    tokenizer = Tokenizer.from_file(target)
+    loaded: list[Tokenizer] = []
+
+    def check(d: Path) -> None:  # a cached entry counts only if it loads; kept, not reloaded
+        loaded[:] = [Tokenizer.from_file(d / "tokenizer.json")]
+
+    cached_dir(cache_dir, build, check)  # a truncated entry is rebuilt, with a log line
+    tokenizer = loaded[0]
     # The chat template is the GGUF key `tokenizer.chat_template` (absent in base models),
     # read from the file itself so that caches written before it was kept still get it.
-    if Path(gguf_path).is_file():
+    if metadata is None and gguf_path.is_file():
         from xling.checkpoints.gguf_file import GGUFFile
 
-        template = GGUFFile(gguf_path).metadata.get("tokenizer.chat_template")
-        tokenizer.chat_template = template if isinstance(template, str) and template else None
+        metadata = GGUFFile(gguf_path).metadata
+    template = (metadata or {}).get("tokenizer.chat_template")
+    tokenizer.chat_template = template if isinstance(template, str) and template else None
     return tokenizer

@@ -11,7 +11,6 @@ different settings never mix in one workdir.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from xling.cache import sha256_file
 from xling.errors import DataError, XlingError
 from xling.faults import failpoint
 
@@ -68,11 +68,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 def file_digest(path: str | Path) -> str:
     """sha256 of a file's content (hex, first 16 bytes)."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()[:32]
+    return sha256_file(path)[:32]
 
 
 def expand_files(patterns: Sequence[str]) -> list[Path]:

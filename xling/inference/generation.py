@@ -110,11 +110,43 @@ def generate_ids(
     partitioning: Partitioning | None = None,
 ) -> Generation:
     """`generate` from token ids (one list per prompt, special tokens included)."""
+    if any(s == "" for s in stop):
+        raise DataError("a stop string is empty")
+    eos = tuple(model.cfg.eos_ids if eos_ids is None else eos_ids)
+    ended = _ending_tokens(model.cfg.vocab_size, eos)
+    if stop:
+        ended |= stop_token_mask(tokenizer, tuple(stop), model.cfg.vocab_size)
+    tokens, logprobs, lengths = _run(
+        model, rows, tokenizer.pad_id, ended, max_new_tokens, sampling, prefill_chunk, partitioning
+    )
+    texts, finish = [], []
+    eos_set = set(eos)
+    for i in range(len(rows)):
+        new = tokens[i, : lengths[i]]
+        text = tokenizer.decode(new)
+        cut = _cut(text, stop)
+        if cut is not None:
+            texts.append(text[:cut])
+            finish.append("stop")
+        else:
+            texts.append(text)
+            finish.append("eos" if len(new) and int(new[-1]) in eos_set else "length")
+    return Generation(tokens=tokens, logprobs=logprobs, lengths=lengths, texts=texts, finish=finish)
+
+
+def _ending_tokens(vocab_size: int, eos: Sequence[int]) -> np.ndarray:
+    """[V] bool: the ids that end a row."""
+    ended = np.zeros(vocab_size, bool)
+    ended[[e for e in eos if 0 <= e < vocab_size]] = True
+    return ended
+
+
+def _run(model, rows, pad_id: int, ended: np.ndarray, max_new_tokens: int, sampling: Sampling,
+         prefill_chunk: int, partitioning: Partitioning | None):  # fmt: skip
+    """Checked, padded and run on device: (tokens, logprobs, lengths) for the given rows."""
     cfg = model.cfg
     if max_new_tokens < 1:
         raise DataError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    if any(s == "" for s in stop):
-        raise DataError("a stop string is empty")
     if prefill_chunk < 1:
         raise DataError(f"prefill_chunk must be >= 1, got {prefill_chunk}")
     if not rows or not all(len(r) for r in rows):
@@ -125,12 +157,7 @@ def generate_ids(
             f"a prompt of {longest} tokens + {max_new_tokens} new tokens exceeds the model's "
             f"context of {cfg.max_seq_len} tokens"
         )
-    eos = tuple(cfg.eos_ids if eos_ids is None else eos_ids)
-    ids, mask = _left_pad(rows, tokenizer.pad_id, prefill_chunk)
-    ended = np.zeros(cfg.vocab_size, bool)
-    ended[[e for e in eos if 0 <= e < cfg.vocab_size]] = True
-    if stop:
-        ended |= stop_token_mask(tokenizer, tuple(stop), cfg.vocab_size)
+    ids, mask = _left_pad(rows, pad_id, prefill_chunk)
     if partitioning is not None:
         ids, mask = partitioning.put(ids, ("batch", "length")), partitioning.put(mask, ("batch", "length"))
     graphdef, state = nnx.split(model)
@@ -149,20 +176,7 @@ def generate_ids(
         partitioning=partitioning,
     )
     n = len(rows)
-    tokens, logprobs, lengths = np.asarray(out_ids)[:n], np.asarray(out_lp)[:n], np.asarray(lengths)[:n]
-    texts, finish = [], []
-    eos_set = set(eos)
-    for i in range(n):
-        new = tokens[i, : lengths[i]]
-        text = tokenizer.decode(new)
-        cut = _cut(text, stop)
-        if cut is not None:
-            texts.append(text[:cut])
-            finish.append("stop")
-        else:
-            texts.append(text)
-            finish.append("eos" if len(new) and int(new[-1]) in eos_set else "length")
-    return Generation(tokens=tokens, logprobs=logprobs, lengths=lengths, texts=texts, finish=finish)
+    return np.asarray(out_ids)[:n], np.asarray(out_lp)[:n], np.asarray(lengths)[:n]
 
 
 def _cut(text: str, stop: Sequence[str]) -> int | None:
@@ -291,17 +305,5 @@ def greedy_generate(
     tokens, attention_mask = np.asarray(tokens), np.asarray(attention_mask, bool)
     rows = [list(r[m]) for r, m in zip(tokens, attention_mask, strict=True)]
     eos = () if eos_ids is None else (eos_ids,) if isinstance(eos_ids, int) else tuple(eos_ids)
-    ids = _IdsOnly(model.cfg.pad_id)
-    return generate_ids(
-        model, ids, rows, max_new_tokens=max_new_tokens, eos_ids=eos, partitioning=partitioning
-    ).tokens
-
-
-class _IdsOnly:
-    """The part of a tokenizer `generate_ids` needs when nothing is decoded as text."""
-
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
-    def decode(self, ids) -> str:
-        return ""
+    ended = _ending_tokens(model.cfg.vocab_size, eos)
+    return _run(model, rows, model.cfg.pad_id, ended, max_new_tokens, GREEDY, 256, partitioning)[0]
