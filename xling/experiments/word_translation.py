@@ -15,7 +15,8 @@ from pathlib import Path
 import ml_collections
 
 from xling.data.languages import get_language
-from xling.data.lexicon import Lexicon, load_lexicon
+from xling.data.lexicon import Lexicon
+from xling.data.lexicon_formats import load_lexicon
 from xling.errors import DataError, XlingError
 from xling.runtime import check_model_config, load_runtime, make_partitioning
 from xling.tracing.prompts import PromptSpec, demo_sets, distractors, example_rng
