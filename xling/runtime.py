@@ -19,7 +19,7 @@ import logging
 import ml_collections
 
 from xling.errors import DataError
-from xling.models.config import _CHOICES, DTYPES
+from xling.models.config import CHOICES, DTYPES
 from xling.partitioning import Partitioning
 from xling.registry import LoadedModel
 
@@ -51,9 +51,9 @@ def check_model_config(c: ml_collections.ConfigDict) -> None:
                 f"config.model.{field} {c.get(field)!r} is not a dtype xling runs ({', '.join(DTYPES)})"
             )
     for field in ("attention_impl", "remat"):
-        if c.get(field) not in _CHOICES[field]:
+        if c.get(field) not in CHOICES[field]:
             raise DataError(
-                f"config.model.{field} {c.get(field)!r} is not one of {', '.join(_CHOICES[field])}"
+                f"config.model.{field} {c.get(field)!r} is not one of {', '.join(CHOICES[field])}"
             )
     if not isinstance(c.get("attention_chunk"), int) or c.attention_chunk < 0:
         raise DataError(

@@ -58,7 +58,7 @@ def _tuned(config, model, tokenizer, workdir: Path):
     return lens
 
 
-REPORT_FIELDS = ("heatmap_window", "mesh", "progress")
+REPORT_FIELDS = ("heatmap_window", "mesh")
 
 
 def _windows(n: int, size: int) -> list[tuple[int, int]]:

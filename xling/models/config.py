@@ -12,7 +12,7 @@ LayerType = Literal["global", "local"]
 
 _ACTIVATIONS = ("silu", "gelu_tanh", "gelu")
 DTYPES = ("float32", "bfloat16", "float16")
-_CHOICES = {
+CHOICES = {
     "norm_type": ("rms", "layer"),
     "qk_norm": (None, "head", "proj"),
     "mlp_type": ("gated", "dense"),
@@ -110,7 +110,7 @@ class ModelConfig:
         if self.attention_chunk < 0:
             raise ValueError(f"attention_chunk must be >= 0, got {self.attention_chunk}")
         object.__setattr__(self, "eos_ids", tuple(int(i) for i in self.eos_ids))
-        for name, choices in _CHOICES.items():
+        for name, choices in CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {choices}")
         if self.num_heads % self.num_kv_heads:
