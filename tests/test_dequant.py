@@ -30,16 +30,21 @@ def q8_0(rows: int):
     return blocks, float(d) * codes.astype(np.float32)
 
 
+def _nibbles(q: np.ndarray) -> bytes:
+    """The 16 bytes of 32 4-bit codes: value j in the low nibble of byte j, j + 16 in its high."""
+    return bytes(int(q[j] & 15) | (int(q[j + 16] & 15) << 4) for j in range(16))
+
+
+def _fifth_bits(q: np.ndarray) -> bytes:
+    """qh of Q5_0/Q5_1: bit j holds the fifth bit of value j (little-endian uint32)."""
+    return sum(int(q[j] >> 4) << j for j in range(32)).to_bytes(4, "little")
+
+
 def q5_0(rows: int):
     """32 values per block: d * (q - 16), q 5-bit: low nibbles in qs, fifth bits in qh."""
     d = np.float16(-0.5)
     codes = RNG.integers(0, 32, (rows, 32))
-    blocks = []
-    for r in range(rows):
-        q = codes[r]
-        qh = sum(int(q[j] >> 4) << j for j in range(32))
-        qs = bytes(int(q[j] & 15) | (int(q[j + 16] & 15) << 4) for j in range(16))
-        blocks.append(f16(d) + qh.to_bytes(4, "little") + qs)
+    blocks = [f16(d) + _fifth_bits(q) + _nibbles(q) for q in codes]
     return blocks, float(d) * (codes - 16).astype(np.float32)
 
 
@@ -47,12 +52,7 @@ def q5_1(rows: int):
     """32 values per block: d * q + m, q 5-bit laid out as in Q5_0 (qh after d and m)."""
     d, m = np.float16(0.25), np.float16(-3.5)
     codes = RNG.integers(0, 32, (rows, 32))
-    blocks = []
-    for r in range(rows):
-        q = codes[r]
-        qh = sum(int(q[j] >> 4) << j for j in range(32))
-        qs = bytes(int(q[j] & 15) | (int(q[j + 16] & 15) << 4) for j in range(16))
-        blocks.append(f16(d) + f16(m) + qh.to_bytes(4, "little") + qs)
+    blocks = [f16(d) + f16(m) + _fifth_bits(q) + _nibbles(q) for q in codes]
     return blocks, (float(d) * codes + float(m)).astype(np.float32)
 
 
@@ -61,11 +61,7 @@ def q4_0(rows: int):
     value j + 16 in its high nibble."""
     d = np.float16(0.75)
     codes = RNG.integers(0, 16, (rows, 32))
-    blocks = []
-    for r in range(rows):
-        q = codes[r]
-        qs = bytes(int(q[j]) | (int(q[j + 16]) << 4) for j in range(16))
-        blocks.append(f16(d) + qs)
+    blocks = [f16(d) + _nibbles(q) for q in codes]
     return blocks, float(d) * (codes - 8).astype(np.float32)
 
 
@@ -73,11 +69,7 @@ def q4_1(rows: int):
     """32 values per block: d * q + m, q 4-bit packed as in Q4_0."""
     d, m = np.float16(0.125), np.float16(-1.25)
     codes = RNG.integers(0, 16, (rows, 32))
-    blocks = []
-    for r in range(rows):
-        q = codes[r]
-        qs = bytes(int(q[j]) | (int(q[j + 16]) << 4) for j in range(16))
-        blocks.append(f16(d) + f16(m) + qs)
+    blocks = [f16(d) + f16(m) + _nibbles(q) for q in codes]
     return blocks, (float(d) * codes + float(m)).astype(np.float32)
 
 
