@@ -33,6 +33,9 @@ setup(
         "pandas>=2.0",  # LensTrace.to_pandas
         "regex>=2024.1",  # Unicode script classes for corpus tokenization (stdlib re lacks \p{scx=...})
         "tqdm>=4.66",  # progress bars over examples
+        # Offline language identification of generated answers (xling.metrics.langid); its
+        # n-gram models are ~100 MB, loaded lazily and only for the candidate languages.
+        "lingua-language-detector>=2.1.1",
         "apache-beam>=2.77.0",  # corpus-scale co-occurrence counting (xling.corpus)
         # Word frequencies without a corpus (xling.corpus.frequency); [cjk] brings the zh/ja/ko tokenizers.
         "wordfreq[cjk]>=3.1.1",

@@ -162,3 +162,38 @@ def test_bad_input():
         Sampling(temperature=-1)
     with pytest.raises(DataError, match="no prompts given"):
         generate(model, tok, [], max_new_tokens=3)
+
+
+def test_shared_prefixes_equal_separate_prompts():
+    """groups=: each group's longest common token prefix is prefilled once and copied into its
+    rows' caches. Tokens and log-probs equal the ungrouped run: groups of 1, 2 and 3 rows, one
+    prompt that is its group's whole prefix, sliding windows (3) spanning the boundary, and a
+    prefix prefilled in several chunks."""
+    from xling.inference.generation import split_shared_prefixes
+
+    model, tok = tiny_model(seed=4), CharTokenizer()
+    prompts = [
+        "the quick brown fox. who",
+        "the quick brown fox. what",
+        "the quick brown fox",
+        "a lazy dog sleeps. where",
+        "a lazy dog sleeps. when",
+        "zebra",
+    ]
+    groups = ["fox", "fox", "fox", "dog", "dog", "z"]
+    plain = generate(model, tok, prompts, max_new_tokens=6, eos_ids=())
+    for chunk in (256, 8):
+        shared = generate(model, tok, prompts, max_new_tokens=6, eos_ids=(), groups=groups, prefill_chunk=chunk)
+        assert (shared.tokens == plain.tokens).all() and shared.texts == plain.texts
+        np.testing.assert_allclose(shared.logprobs, plain.logprobs, rtol=1e-5, atol=1e-6)
+    rows = [tok.encode(p) for p in prompts]
+    prefixes, which, suffixes = split_shared_prefixes(rows, groups)
+    assert [len(p) for p in prefixes] == [len("the quick brown fox") - 1, len("a lazy dog sleeps. whe"), 4]
+    assert all(len(s) >= 1 for s in suffixes)
+    assert [prefixes[w] + s for w, s in zip(which, suffixes, strict=True)] == rows
+    hot = Sampling(temperature=1.3, top_p=0.9, seed=3)
+    a = generate(model, tok, prompts, max_new_tokens=6, sampling=hot, eos_ids=())
+    b = generate(model, tok, prompts, max_new_tokens=6, sampling=hot, eos_ids=(), groups=groups)
+    assert (a.tokens == b.tokens).all()
+    with pytest.raises(DataError, match="2 group keys given for 6 prompts"):
+        generate(model, tok, prompts, max_new_tokens=2, groups=["a", "b"])

@@ -154,10 +154,26 @@ def load(name_or_path: str | os.PathLike, **kwargs) -> LoadedModel:
         model = load_hf_dir(path, **kwargs)
         tokenizer = Tokenizer.from_file(path / "tokenizer.json")
         return LoadedModel(model=model, tokenizer=tokenizer, config=model.cfg, path=path)
+    ckpt = _gguf(path)  # its header is read once, for the model and the chat template
+    model = load_checkpoint(ckpt, **kwargs)
+    return LoadedModel(model=model, tokenizer=_gguf_tokenizer(ckpt), config=model.cfg, path=path)
+
+
+def load_tokenizer(name_or_path: str | os.PathLike) -> Tokenizer:
+    """Only the tokenizer (with its chat template) of a model: no weights are read, so a run
+    can check every model's prompt format before the first one computes."""
+    path = resolve(name_or_path)
+    if path.is_dir():
+        return Tokenizer.from_file(path / "tokenizer.json")
+    return _gguf_tokenizer(_gguf(path))
+
+
+def _gguf(path: Path) -> GGUFFile:
     if path.suffix != ".gguf":
         raise UnsupportedError(f"{path}: expected a .gguf file or a Hugging Face model directory")
-    ckpt = GGUFFile(path)  # its header is read once, for the model and the chat template
-    model = load_checkpoint(ckpt, **kwargs)
-    tokens_dir = cache_root() / "tokenizers" / known_sha256(path)[:16]
-    tokenizer = tokenizer_from_gguf(path, tokens_dir, metadata=ckpt.metadata)
-    return LoadedModel(model=model, tokenizer=tokenizer, config=model.cfg, path=path)
+    return GGUFFile(path)
+
+
+def _gguf_tokenizer(ckpt: GGUFFile) -> Tokenizer:
+    tokens_dir = cache_root() / "tokenizers" / known_sha256(ckpt.path)[:16]
+    return tokenizer_from_gguf(ckpt.path, tokens_dir, metadata=ckpt.metadata)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -79,8 +79,14 @@ def generate(
     add_special_tokens: bool = True,
     prefill_chunk: int = 256,
     partitioning: Partitioning | None = None,
+    groups: Sequence[Hashable] | None = None,
 ) -> Generation:
-    """Continue each prompt. eos_ids: default the model's (`ModelConfig.eos_ids`)."""
+    """Continue each prompt. eos_ids: default the model's (`ModelConfig.eos_ids`).
+
+    groups: a key per prompt; prompts with the same key share their longest common token
+    prefix (e.g. one context asked several questions), prefilled once for the group and
+    copied into each row's cache. The output is the same as without groups.
+    """
     if not prompts:
         raise DataError("no prompts given")
     rows = [tokenizer.encode(p, add_special_tokens=add_special_tokens) for p in prompts]
@@ -94,6 +100,7 @@ def generate(
         eos_ids=eos_ids,
         prefill_chunk=prefill_chunk,
         partitioning=partitioning,
+        groups=groups,
     )
 
 
@@ -108,6 +115,7 @@ def generate_ids(
     eos_ids: Sequence[int] | None = None,
     prefill_chunk: int = 256,
     partitioning: Partitioning | None = None,
+    groups: Sequence[Hashable] | None = None,
 ) -> Generation:
     """`generate` from token ids (one list per prompt, special tokens included)."""
     if any(s == "" for s in stop):
@@ -117,7 +125,7 @@ def generate_ids(
     if stop:
         ended |= stop_token_mask(tokenizer, tuple(stop), model.cfg.vocab_size)
     tokens, logprobs, lengths = _run(
-        model, rows, tokenizer.pad_id, ended, max_new_tokens, sampling, prefill_chunk, partitioning
+        model, rows, tokenizer.pad_id, ended, max_new_tokens, sampling, prefill_chunk, partitioning, groups
     )
     texts, finish = [], []
     eos_set = set(eos)
@@ -142,7 +150,7 @@ def _ending_tokens(vocab_size: int, eos: Sequence[int]) -> np.ndarray:
 
 
 def _run(model, rows, pad_id: int, ended: np.ndarray, max_new_tokens: int, sampling: Sampling,
-         prefill_chunk: int, partitioning: Partitioning | None):  # fmt: skip
+         prefill_chunk: int, partitioning: Partitioning | None, groups=None):  # fmt: skip
     """Checked, padded and run on device: (tokens, logprobs, lengths) for the given rows."""
     cfg = model.cfg
     if max_new_tokens < 1:
@@ -157,6 +165,14 @@ def _run(model, rows, pad_id: int, ended: np.ndarray, max_new_tokens: int, sampl
             f"a prompt of {longest} tokens + {max_new_tokens} new tokens exceeds the model's "
             f"context of {cfg.max_seq_len} tokens"
         )
+    prefix = None
+    if groups is not None:
+        prefixes, row_prefix, rows = split_shared_prefixes(rows, groups)
+        p_ids, p_mask = _left_pad(prefixes, pad_id, prefill_chunk)
+        which = np.zeros(_bucket(len(rows)), np.int32)  # bucketed rows repeat the last prompt
+        which[: len(rows)], which[len(rows) :] = row_prefix, row_prefix[-1]
+        # Cache slots may outnumber max_seq_len (padding); positions count real tokens only.
+        prefix = (jnp.asarray(p_ids), jnp.asarray(p_mask), jnp.asarray(which), min(prefill_chunk, p_ids.shape[1]))
     ids, mask = _left_pad(rows, pad_id, prefill_chunk)
     if partitioning is not None:
         ids, mask = partitioning.put(ids, ("batch", "length")), partitioning.put(mask, ("batch", "length"))
@@ -168,7 +184,9 @@ def _run(model, rows, pad_id: int, ended: np.ndarray, max_new_tokens: int, sampl
         jnp.asarray(mask),
         jnp.asarray(ended),
         jnp.asarray(sampling.seed, jnp.uint32),
+        None if prefix is None else prefix[:3],
         max_new_tokens=max_new_tokens,
+        prefix_chunk=None if prefix is None else prefix[3],
         chunk=min(prefill_chunk, ids.shape[1]),
         temperature=float(sampling.temperature),
         top_p=float(sampling.top_p),
@@ -184,11 +202,38 @@ def _cut(text: str, stop: Sequence[str]) -> int | None:
     return min(hits) if hits else None
 
 
+def split_shared_prefixes(
+    rows: Sequence[Sequence[int]], groups: Sequence[Hashable]
+) -> tuple[list[list[int]], list[int], list[list[int]]]:
+    """(prefixes, prefix index per row, suffixes): each group's prefix is the longest common
+    token prefix of its rows, short of each row's last token (every suffix keeps a token)."""
+    if len(groups) != len(rows):
+        raise DataError(f"{len(groups)} group keys given for {len(rows)} prompts")
+    members: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(groups):
+        members.setdefault(key, []).append(i)
+    prefixes, row_prefix, suffixes = [], [0] * len(rows), [None] * len(rows)
+    for index in members.values():
+        first = rows[index[0]]
+        n = min(len(rows[i]) for i in index) - 1
+        for i in index[1:]:
+            row = rows[i]
+            n = next((k for k in range(n) if row[k] != first[k]), n)
+        for i in index:
+            row_prefix[i], suffixes[i] = len(prefixes), list(rows[i][n:])
+        prefixes.append(list(first[:n]))
+    return prefixes, row_prefix, suffixes
+
+
+def _bucket(n: int) -> int:
+    return 1 << (n - 1).bit_length()
+
+
 def _left_pad(rows: Sequence[Sequence[int]], pad_id: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     """[B', T'] ids and mask: the batch bucketed to a power of two (at least 1), the length
     to a multiple of the prefill chunk (or of 32 when shorter), so few shapes compile."""
-    b = 1 << (len(rows) - 1).bit_length()
-    longest = max(len(r) for r in rows)
+    b = _bucket(len(rows))
+    longest = max(max(len(r) for r in rows), 1)
     t = -(-longest // chunk) * chunk if longest > chunk else -(-longest // 32) * 32
     ids = np.full((b, t), pad_id, np.int32)
     mask = np.zeros((b, t), bool)
@@ -237,27 +282,22 @@ def _pick(logits, key, temperature: float, top_p: float, top_k: int):
 
 @functools.partial(
     jax.jit,
-    static_argnames=("graphdef", "max_new_tokens", "chunk", "temperature", "top_p", "top_k", "partitioning"),
+    static_argnames=(
+        "graphdef", "max_new_tokens", "chunk", "prefix_chunk", "temperature", "top_p", "top_k", "partitioning"
+    ),
 )
 def _generate(
-    graphdef, state, ids, mask, ended, seed, *, max_new_tokens, chunk, temperature, top_p, top_k, partitioning
-):
+    graphdef, state, ids, mask, ended, seed, prefix, *, max_new_tokens, chunk, prefix_chunk, temperature,
+    top_p, top_k, partitioning,
+):  # fmt: skip
     with activate(partitioning):
         model: Decoder = nnx.merge(graphdef, state)
         b, t = ids.shape
-        cache = KVCache.empty(model.cfg, b, t + max_new_tokens)
-        # Prefill in chunks: attention logits stay [chunk, S] instead of [T, S].
-        n_chunks = t // chunk if t % chunk == 0 else 1
-        size = t // n_chunks
-
-        def prefill(cache, xs):
-            tok, m = xs
-            out = model(tok, m, cache=cache, return_logits="last")
-            return out.cache, out.logits[:, -1]
-
-        split = lambda a: a.reshape(b, n_chunks, size).swapaxes(0, 1)  # noqa: E731
-        cache, last = jax.lax.scan(prefill, cache, (split(ids), split(mask)))
-        logits = last[-1]
+        if prefix is None:
+            cache = KVCache.empty(model.cfg, b, t + max_new_tokens)
+        else:
+            cache = _prefix_cache(model, *prefix, b, t + max_new_tokens, prefix_chunk)
+        cache, logits = _prefill(model, cache, ids, mask, chunk)
         base = jax.random.key(seed)
 
         def emit(step, logits, done):
@@ -289,6 +329,39 @@ def _generate(
         _, _, _, tokens, logprobs, _ = jax.lax.while_loop(cond, body, carry)
         lengths = (tokens >= 0).sum(-1)
         return tokens, logprobs, lengths
+
+
+def _prefill(model: Decoder, cache: KVCache, ids, mask, chunk: int):
+    """Write [B, T] tokens into the cache in chunks (attention logits stay [chunk, S] instead
+    of [T, S]); returns the cache and the last position's logits."""
+    b, t = ids.shape
+    n_chunks = t // chunk if t % chunk == 0 else 1
+    size = t // n_chunks
+
+    def step(cache, xs):
+        tok, m = xs
+        out = model(tok, m, cache=cache, return_logits="last")
+        return out.cache, out.logits[:, -1]
+
+    split = lambda a: a.reshape(b, n_chunks, size).swapaxes(0, 1)  # noqa: E731
+    cache, last = jax.lax.scan(step, cache, (split(ids), split(mask)))
+    return cache, last[-1]
+
+
+def _prefix_cache(model: Decoder, p_ids, p_mask, which, rows: int, room: int, chunk: int) -> KVCache:
+    """A cache of `rows` rows whose first P slots hold prefix `which[row]`, prefilled once per
+    distinct prefix, with `room` slots after it."""
+    u, p = p_ids.shape
+    shared, _ = _prefill(model, KVCache.empty(model.cfg, u, p), p_ids, p_mask, chunk)
+    cache = KVCache.empty(model.cfg, rows, p + room)
+    kv = lambda a: jnp.take(a, which, axis=1)  # noqa: E731  [L, U, P, K, hd] -> [L, B, P, K, hd]
+    return KVCache(
+        keys=cache.keys.at[:, :, :p].set(kv(shared.keys)),
+        values=cache.values.at[:, :, :p].set(kv(shared.values)),
+        valid=cache.valid.at[:, :p].set(shared.valid[which]),
+        positions=cache.positions.at[:, :p].set(shared.positions[which]),
+        index=jnp.asarray(p, jnp.int32),
+    )
 
 
 def greedy_generate(

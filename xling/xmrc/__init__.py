@@ -1,0 +1,1 @@
+"""Cross-lingual reading comprehension (xMRC): settings, prompts, scoring runs and reports."""
