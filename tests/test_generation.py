@@ -183,7 +183,9 @@ def test_shared_prefixes_equal_separate_prompts():
     groups = ["fox", "fox", "fox", "dog", "dog", "z"]
     plain = generate(model, tok, prompts, max_new_tokens=6, eos_ids=())
     for chunk in (256, 8):
-        shared = generate(model, tok, prompts, max_new_tokens=6, eos_ids=(), groups=groups, prefill_chunk=chunk)
+        shared = generate(
+            model, tok, prompts, max_new_tokens=6, eos_ids=(), groups=groups, prefill_chunk=chunk
+        )
         assert (shared.tokens == plain.tokens).all() and shared.texts == plain.texts
         np.testing.assert_allclose(shared.logprobs, plain.logprobs, rtol=1e-5, atol=1e-6)
     rows = [tok.encode(p) for p in prompts]

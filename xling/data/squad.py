@@ -48,7 +48,7 @@ def _field(obj: Mapping, key: str, kind: type, where: str):
     if not isinstance(obj, Mapping) or key not in obj:
         raise DataError(f"{where}: missing field {key!r}")
     value = obj[key]
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
         raise DataError(f"{where}: field {key!r} must be a {kind.__name__}, got {type(value).__name__}")
     return value
 
@@ -75,7 +75,11 @@ def parse_squad(obj: Mapping, *, source: str = "<data>", lang: str = "") -> list
                     start = _field(ans, "answer_start", int, at)
                     if context[start : start + len(text)] != text:
                         found = context.find(text)
-                        hint = f" (the text occurs at {found})" if found >= 0 else " (nor anywhere in the context)"
+                        hint = (
+                            f" (the text occurs at {found})"
+                            if found >= 0
+                            else " (nor anywhere in the context)"
+                        )
                         raise DataError(
                             f"{at}: answer {text!r} does not match the context at answer_start={start}{hint}"
                         )
@@ -170,9 +174,7 @@ def load_mlqa(
         raise DataError(f"{root}: no MLQA {split} file for context-question pair(s) {', '.join(missing)}")
     if not wanted:
         raise DataError(f"{root}: no {split}-context-*-question-*.json files")
-    return {
-        (c, q): load_squad(root / f"{split}-context-{c}-question-{q}.json", lang=c) for c, q in wanted
-    }
+    return {(c, q): load_squad(root / f"{split}-context-{c}-question-{q}.json", lang=c) for c, q in wanted}
 
 
 def _directory(directory: str | Path, what: str) -> Path:

@@ -172,7 +172,12 @@ def _run(model, rows, pad_id: int, ended: np.ndarray, max_new_tokens: int, sampl
         which = np.zeros(_bucket(len(rows)), np.int32)  # bucketed rows repeat the last prompt
         which[: len(rows)], which[len(rows) :] = row_prefix, row_prefix[-1]
         # Cache slots may outnumber max_seq_len (padding); positions count real tokens only.
-        prefix = (jnp.asarray(p_ids), jnp.asarray(p_mask), jnp.asarray(which), min(prefill_chunk, p_ids.shape[1]))
+        prefix = (
+            jnp.asarray(p_ids),
+            jnp.asarray(p_mask),
+            jnp.asarray(which),
+            min(prefill_chunk, p_ids.shape[1]),
+        )
     ids, mask = _left_pad(rows, pad_id, prefill_chunk)
     if partitioning is not None:
         ids, mask = partitioning.put(ids, ("batch", "length")), partitioning.put(mask, ("batch", "length"))
@@ -283,7 +288,14 @@ def _pick(logits, key, temperature: float, top_p: float, top_k: int):
 @functools.partial(
     jax.jit,
     static_argnames=(
-        "graphdef", "max_new_tokens", "chunk", "prefix_chunk", "temperature", "top_p", "top_k", "partitioning"
+        "graphdef",
+        "max_new_tokens",
+        "chunk",
+        "prefix_chunk",
+        "temperature",
+        "top_p",
+        "top_k",
+        "partitioning",
     ),
 )
 def _generate(

@@ -117,9 +117,7 @@ def is_wrong_language(answer: str, lang: str, context: str = "", candidates: Ite
     return found.lang is not None and found.lang != lang
 
 
-def classify_error(
-    answer: str, lang: str, *, context: str = "", candidates: Iterable[str] = ()
-) -> str:
+def classify_error(answer: str, lang: str, *, context: str = "", candidates: Iterable[str] = ()) -> str:
     """The error class of a (cleaned) answer that is not an exact match; `lang` is the language
     the answer should be in, `candidates` the other languages it might be in."""
     if is_empty(answer):

@@ -44,7 +44,7 @@ class PromptSpec:
                 raise DataError(f"prompt.{name}: put {{context}} before {{question}}")
 
     def resolve(self, tokenizer: Tokenizer, model_name: str) -> str:
-        """"plain" or "chat" for this model; a chat format for a model without a template is
+        """ "plain" or "chat" for this model; a chat format for a model without a template is
         an error."""
         has_template = bool(getattr(tokenizer, "chat_template", None))
         if self.format == "chat" and not has_template:

@@ -45,7 +45,9 @@ def _ratio(a: list[dict], b: list[dict], field: str, n_resamples: int, seed: int
 
 def summarize(records: list[dict], *, n_resamples: int = 1000, seed: int = 0) -> dict:
     rows = []
-    for (model, setting, c, q), rs in _by(records, "model", "setting", "context_lang", "question_lang").items():
+    for (model, setting, c, q), rs in _by(
+        records, "model", "setting", "context_lang", "question_lang"
+    ).items():
         rows.append(
             {
                 "model": model,
@@ -133,8 +135,16 @@ def summary_markdown(summary: dict, header: str) -> str:
     ]
     for r in summary["pooled"]:
         errs = " | ".join(_pct(r["errors"][k]) for k in ERROR_CLASSES)
-        lines.append(f"| {r['model']} | {r['setting']} | {r['n']} | {_pct(r['em'])} | {_pct(r['f1'])} | {errs} |")
-    lines += ["", "## Ratios to en-en (F1; EM in the JSON)", "", "| model | x | en-x / en-en | x-x / en-en |", "|---|---|---|---|"]
+        lines.append(
+            f"| {r['model']} | {r['setting']} | {r['n']} | {_pct(r['em'])} | {_pct(r['f1'])} | {errs} |"
+        )
+    lines += [
+        "",
+        "## Ratios to en-en (F1; EM in the JSON)",
+        "",
+        "| model | x | en-x / en-en | x-x / en-en |",
+        "|---|---|---|---|",
+    ]
     for r in summary["ratios"]:
         a, b = r.get("en-x/en-en"), r.get("x-x/en-en")
         lines.append(

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from xling.data.languages import get_language
-from xling.data.squad import QAExample, align, load_mlqa, load_xquad, mlqa_pairs, xquad_languages
+from xling.data.squad import align, load_mlqa, load_xquad, mlqa_pairs, xquad_languages
 from xling.errors import DataError
 
 SHIPPED_XQUAD = Path(__file__).resolve().parents[1] / "data" / "xmrc"
@@ -54,7 +54,9 @@ def setting_pairs(setting: str, languages: Sequence[str]) -> list[tuple[str, str
         c, q = (get_language(p).code for p in parts)
         for code in (c, q):
             if code not in languages:
-                raise DataError(f"setting {setting}: {code} is not among the languages ({', '.join(languages)})")
+                raise DataError(
+                    f"setting {setting}: {code} is not among the languages ({', '.join(languages)})"
+                )
         return [(c, q)]
     raise DataError(f"unknown setting {setting!r} (known: {', '.join(NAMED)}, or a pair such as de-zh)")
 
@@ -93,7 +95,9 @@ class QAData:
             have = sorted({lang for pair in present for lang in pair})
             missing = [code for code in wanted or [] if code not in have]
             if missing:
-                raise DataError(f"{path}: no MLQA {split} files for {', '.join(missing)} (have: {', '.join(have)})")
+                raise DataError(
+                    f"{path}: no MLQA {split} files for {', '.join(missing)} (have: {', '.join(have)})"
+                )
             return cls("mlqa", path, wanted or have, None, (path, split))
         path = Path(xquad).expanduser() if xquad else SHIPPED_XQUAD
         by_lang = load_xquad(path, wanted)
@@ -124,7 +128,3 @@ def select_ids(ids: Sequence[str], n: int, seed: int) -> set[str]:
         return set(ids)
     rank = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
     return set(rank[:n])
-
-
-def check_languages(requested: Mapping | Sequence[str]) -> list[str]:
-    return [get_language(code).code for code in requested]
