@@ -143,10 +143,16 @@ def align(by_lang: Mapping[str, Sequence[QAExample]]) -> list[str]:
         ids = {e.id for e in by_lang[code]}
         extra, lacking = sorted(ids - ref_set), sorted(ref_set - ids)
         if extra or lacking:
-            qid, has, lacks = (extra[0], code, langs[0]) if extra else (lacking[0], langs[0], code)
-            more = len(extra) + len(lacking) - 1
+            parts = (
+                [f"question id {extra[0]} is in the {code} data but not in the {langs[0]} data"]
+                if extra
+                else []
+            )
+            if lacking:
+                parts.append(f"question id {lacking[0]} is in the {langs[0]} data but not in the {code} data")
+            more = len(extra) + len(lacking) - len(parts)
             tail = f" (and {more} more mismatched ids)" if more else ""
-            raise DataError(f"question id {qid} is in the {has} data but not in the {lacks} data{tail}")
+            raise DataError("; ".join(parts) + tail)
     return ref
 
 

@@ -69,8 +69,7 @@ def plan(config: ml_collections.ConfigDict) -> Plan:
     gen = config.generation.to_dict()
     generation = GenerationSpec(**{**gen, "stop": tuple(gen["stop"])})
     formats = {name: prompts.resolve(load_tokenizer(name), name) for name in models}
-    files = sorted(p for p in data.path.rglob("*.json") if p.is_file())
-    return Plan(models, formats, settings, data, prompts, generation, input_digests({"data": files}))
+    return Plan(models, formats, settings, data, prompts, generation, input_digests({"data": data.files()}))
 
 
 def model_block(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:

@@ -8,8 +8,8 @@ applied in this order, the first that holds wins:
   refusal         contains a refusal phrase (`REFUSALS`, any listed language: a refusal in
                   the wrong language is still a refusal).
   gibberish       measurably degenerate (`gibberish_reason`): a character repeated 5+ times
-                  in a row, a 2-10 character unit repeated 3+ times in a row covering at
-                  least half the answer, 4+ words of which at most half are distinct, or more
+                  in a row, a 2-10 character unit with a letter repeated 3+ times in a row
+                  covering at least half the answer, 4+ words (with letters) of which at most half are distinct, or more
                   than 30% of its non-space characters outside letters, marks, digits and
                   punctuation (symbols, control or replacement characters).
   wrong_language  not in the expected language (the context's, where the gold span is):
@@ -83,7 +83,8 @@ def is_empty(answer: str) -> bool:
 
 
 def is_refusal(answer: str) -> bool:
-    return _REFUSAL.search(fold_text(answer)) is not None
+    # Typographic apostrophes (I don’t know) are not folded by NFKC; the phrases use '.
+    return _REFUSAL.search(fold_text(answer).replace("’", "'").replace("‘", "'")) is not None
 
 
 def gibberish_reason(answer: str) -> str | None:
@@ -93,9 +94,10 @@ def gibberish_reason(answer: str) -> str | None:
     if _CHAR_RUN.search(text):
         return "char_run"
     for m in _UNIT_RUN.finditer(text):
-        if len(m.group(0)) * 2 >= len(text):
+        # A unit with a letter: "1,000,000,000" repeats ",000" but is a number.
+        if len(m.group(0)) * 2 >= len(text) and any(ch.isalpha() for ch in m.group(1)):
             return "unit_run"
-    words = text.split()
+    words = [w for w in text.split() if any(ch.isalpha() for ch in w)]  # not "1 000 000 000"
     if len(words) >= 4 and len(set(words)) * 2 <= len(words):
         return "repeated_words"
     chars = [ch for ch in text if not ch.isspace()]

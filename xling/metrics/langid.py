@@ -34,7 +34,10 @@ _SCRIPTS = {
     "Beng": ("Bengali",),
 }
 _NAMES = sorted({n for names in _SCRIPTS.values() for n in names})
-_LETTER_SCRIPT = {name: regex.compile(rf"\p{{Script={name}}}") for name in _NAMES}
+# Script_Extensions, so that the prolonged sound mark ー counts as kana; Common and Inherited
+# letters and marks (combining accents, e.g. a Russian stress mark) belong to any script.
+_LETTER_SCRIPT = {name: regex.compile(rf"\p{{scx={name}}}") for name in _NAMES}
+_ANY_SCRIPT = regex.compile(r"[\p{Script=Common}\p{Script=Inherited}]")
 
 
 def letter_scripts(text: str) -> Counter:
@@ -49,7 +52,8 @@ def letter_scripts(text: str) -> Counter:
                 counts[name] += 1
                 break
         else:
-            counts["Other"] += 1
+            if not _ANY_SCRIPT.match(ch):
+                counts["Other"] += 1
     return counts
 
 

@@ -13,7 +13,9 @@ The other languages, xling's extension (the same shape of rule):
   el  the definite and indefinite articles in every case;
   ro  the free-standing indefinite articles (un, o, niște, unui, unei, unor); Romanian's
       definite article is a suffix and stays, as German's inflection does;
-  fr, it  the free-standing articles (elided l' is split off by punctuation removal);
+  fr, it  the free-standing articles, and elided ones: an apostrophe after l, d, un... is
+      replaced by a space before punctuation is removed (l'Université -> l Université ->
+      Université), where MLQA's order would glue "luniversité";
   ru, tr, hi  none (no articles; MLQA also removes none for hi);
   th, ja  mixed segmentation with the Thai block (U+0E00-U+0E7F), or Han + kana, as the
       per-character units, as MLQA does for Chinese.
@@ -55,6 +57,10 @@ _SEGMENTED = {
     "th": re.compile(r"[\u0e00-\u0e7f]"),
 }
 _ARTICLE_RE = {lang: re.compile(p) for lang, p in _ARTICLES.items()}
+_ELISION = {
+    "fr": re.compile(r"\b(l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu)['’]"),
+    "it": re.compile(r"\b(l|un|d|dell|all|dall|nell|sull|coll|quest|quell|c)['’]"),
+}
 SUPPORTED = tuple(sorted(set(_ARTICLES) | set(_NO_ARTICLES)))
 
 
@@ -82,7 +88,10 @@ def mixed_segmentation(text: str, unit: re.Pattern = _SEGMENTED["zh"]) -> list[s
 def qa_tokens(text: str, lang: str) -> list[str]:
     """The normalised tokens EM and F1 compare."""
     _check(lang)
-    text = "".join(ch for ch in text.lower() if ch not in PUNCT)
+    text = text.lower()
+    if lang in _ELISION:
+        text = _ELISION[lang].sub(r"\1 ", text)
+    text = "".join(ch for ch in text if ch not in PUNCT)
     if lang in _ARTICLE_RE:
         text = _ARTICLE_RE[lang].sub(" ", text)
     tokens = mixed_segmentation(text, _SEGMENTED[lang]) if lang in _SEGMENTED else text.split()

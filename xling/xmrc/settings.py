@@ -103,6 +103,14 @@ class QAData:
         by_lang = load_xquad(path, wanted)
         return cls("xquad", path, wanted or xquad_languages(path), by_lang)
 
+    def files(self) -> list[Path]:
+        """The data files the run reads (their digests go into the run's fingerprint)."""
+        if self.source == "mlqa":
+            path, split = self._pairs
+            root = path / split if (path / split).is_dir() else path
+            return sorted(root.glob(f"{split}-context-*-question-*.json"))
+        return [self.path / f"xquad.{code}.json" for code in self.languages]
+
     def pair(self, context_lang: str, question_lang: str) -> list[PairExample]:
         """The examples of one pair, in the data's order."""
         if self.source == "mlqa":
