@@ -199,3 +199,27 @@ def test_shared_prefixes_equal_separate_prompts():
     assert (a.tokens == b.tokens).all()
     with pytest.raises(DataError, match="2 group keys given for 6 prompts"):
         generate(model, tok, prompts, max_new_tokens=2, groups=["a", "b"])
+
+
+def test_generate_many_in_stages_equals_one_pass():
+    """Rows regrouped after 2 and 5 tokens (prompt + tokens so far re-prefilled, in fresh
+    batches of 2) give the texts and tokens of one pass, in input order; groups too."""
+    from xling.inference.batching import generate_many
+
+    model, tok = tiny_model(seed=4), CharTokenizer()
+    prompts = ["the quick brown fox", "a lazy dog", "abc", "hello world", "zzz top", "the quick brown cat"]
+    free = generate(model, tok, prompts, max_new_tokens=9, eos_ids=())
+    stop = tok.decode(free.tokens[1, 3:4])  # ends some rows early, in different stages
+    one = generate(model, tok, prompts, max_new_tokens=9, stop=[stop], eos_ids=())
+    seen = []
+    for groups in (None, ["fox", "dog", "a", "h", "z", "fox"]):
+        many = generate_many(
+            model, tok, prompts, max_new_tokens=9, batch_size=2, stages=(2, 5), stop=[stop], eos_ids=(),
+            groups=groups, progress=seen.append,
+        )  # fmt: skip
+        assert many.texts == one.texts and many.finish == one.finish
+        assert (many.lengths == one.lengths).all() and (many.tokens == one.tokens).all()
+        np.testing.assert_allclose(many.logprobs, one.logprobs, rtol=1e-5, atol=1e-6)
+    assert sum(seen) == 2 * len(prompts)
+    with pytest.raises(DataError, match="stages need greedy decoding"):
+        generate_many(model, tok, prompts, max_new_tokens=4, stages=(2,), sampling=Sampling(1.0))

@@ -162,3 +162,12 @@ def test_shipped_set_is_complete_and_parallel():
     groups = {lang: [tuple(e.id for e in ex if e.context == c) for c in dict.fromkeys(e.context for e in ex)]
               for lang, ex in by_lang.items()}  # fmt: skip
     assert all(g == groups["en"] for g in groups.values())
+
+
+def test_subsets_take_whole_paragraphs():
+    ids = [f"p{p}-q{q}" for p in range(10) for q in range(3)]
+    paragraphs = [i.split("-")[0] for i in ids]
+    picked = select_ids(ids, 7, seed=0, paragraphs=paragraphs)
+    assert len(picked) == 7
+    counts = sorted(sum(1 for i in picked if i.startswith(p + "-")) for p in set(paragraphs))
+    assert counts[-3:] == [1, 3, 3] and sum(counts) == 7  # two whole paragraphs and one cut

@@ -21,7 +21,7 @@ from xling.runtime import check_model_config, load_runtime, make_partitioning
 from xling.workdir import Workdir, input_digests
 from xling.xmrc.prompts import PromptSpec
 from xling.xmrc.runner import GenerationSpec, run_unit
-from xling.xmrc.settings import QAData, parse_list, select_ids, setting_pairs
+from xling.xmrc.settings import QAData, paragraph_keys, parse_list, select_ids, setting_pairs
 
 # May change between runs in one workdir: which units to run, and what only changes the report.
 REPORT_FIELDS = ("models", "settings", "progress", "mesh", "bootstrap")
@@ -67,7 +67,7 @@ def plan(config: ml_collections.ConfigDict) -> Plan:
             raise DataError(f"setting {s}: no language pairs among {', '.join(data.languages)}")
     prompts = PromptSpec(**config.prompt.to_dict())
     gen = config.generation.to_dict()
-    generation = GenerationSpec(**{**gen, "stop": tuple(gen["stop"])})
+    generation = GenerationSpec(**{**gen, "stop": tuple(gen["stop"]), "stages": tuple(gen["stages"])})
     formats = {name: prompts.resolve(load_tokenizer(name), name) for name in models}
     return Plan(models, formats, settings, data, prompts, generation, input_digests({"data": data.files()}))
 
@@ -88,7 +88,7 @@ def unit_examples(p: Plan, setting: str, num_questions: int, seed: int) -> list:
     examples = []
     for c, q in p.settings[setting]:
         pair = p.data.pair(c, q)
-        keep = select_ids([e.id for e in pair], num_questions, seed)
+        keep = select_ids([e.id for e in pair], num_questions, seed, paragraph_keys(pair))
         examples += [e for e in pair if e.id in keep]
     return examples
 

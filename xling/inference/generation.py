@@ -171,7 +171,6 @@ def _run(model, rows, pad_id: int, ended: np.ndarray, max_new_tokens: int, sampl
         p_ids, p_mask = _left_pad(prefixes, pad_id, prefill_chunk)
         which = np.zeros(_bucket(len(rows)), np.int32)  # bucketed rows repeat the last prompt
         which[: len(rows)], which[len(rows) :] = row_prefix, row_prefix[-1]
-        # Cache slots may outnumber max_seq_len (padding); positions count real tokens only.
         prefix = (
             jnp.asarray(p_ids),
             jnp.asarray(p_mask),
@@ -305,11 +304,11 @@ def _generate(
     with activate(partitioning):
         model: Decoder = nnx.merge(graphdef, state)
         b, t = ids.shape
-        if prefix is None:
-            cache = KVCache.empty(model.cfg, b, t + max_new_tokens)
-        else:
-            cache = _prefix_cache(model, *prefix, b, t + max_new_tokens, prefix_chunk)
-        cache, logits = _prefill(model, cache, ids, mask, chunk)
+        # With a shared prefix the rows' own cache holds only prompt suffix + new tokens; the
+        # prefix is read in place by every step (Decoder(prefix=)), never rewritten.
+        shared = None if prefix is None else _prefix_cache(model, *prefix, prefix_chunk)
+        cache = KVCache.empty(model.cfg, b, t + max_new_tokens)
+        cache, logits = _prefill(model, cache, ids, mask, chunk, shared)
         base = jax.random.key(seed)
 
         def emit(step, logits, done):
@@ -330,7 +329,9 @@ def _generate(
 
         def body(carry):
             step, cache, tok, tokens, logprobs, done = carry
-            out = model(jnp.maximum(tok, 0)[:, None], (~done)[:, None], cache=cache, return_logits="last")
+            out = model(
+                jnp.maximum(tok, 0)[:, None], (~done)[:, None], cache=cache, prefix=shared, return_logits="last"
+            )
             new, lp = emit(step, out.logits[:, -1], done)
             tokens = jax.lax.dynamic_update_slice(tokens, new[:, None], (0, step))
             logprobs = jax.lax.dynamic_update_slice(logprobs, lp[:, None], (0, step))
@@ -343,16 +344,16 @@ def _generate(
         return tokens, logprobs, lengths
 
 
-def _prefill(model: Decoder, cache: KVCache, ids, mask, chunk: int):
+def _prefill(model: Decoder, cache: KVCache, ids, mask, chunk: int, prefix: KVCache | None = None):
     """Write [B, T] tokens into the cache in chunks (attention logits stay [chunk, S] instead
-    of [T, S]); returns the cache and the last position's logits."""
+    of [T, S]), after `prefix` if given; returns the cache and the last position's logits."""
     b, t = ids.shape
     n_chunks = t // chunk if t % chunk == 0 else 1
     size = t // n_chunks
 
     def step(cache, xs):
         tok, m = xs
-        out = model(tok, m, cache=cache, return_logits="last")
+        out = model(tok, m, cache=cache, prefix=prefix, return_logits="last")
         return out.cache, out.logits[:, -1]
 
     split = lambda a: a.reshape(b, n_chunks, size).swapaxes(0, 1)  # noqa: E731
@@ -360,18 +361,17 @@ def _prefill(model: Decoder, cache: KVCache, ids, mask, chunk: int):
     return cache, last[-1]
 
 
-def _prefix_cache(model: Decoder, p_ids, p_mask, which, rows: int, room: int, chunk: int) -> KVCache:
-    """A cache of `rows` rows whose first P slots hold prefix `which[row]`, prefilled once per
-    distinct prefix, with `room` slots after it."""
+def _prefix_cache(model: Decoder, p_ids, p_mask, which, chunk: int) -> KVCache:
+    """Row r's prefix `which[r]` as a read-only cache of B rows: each distinct prefix is
+    prefilled once, then gathered per row once (not per decode step)."""
     u, p = p_ids.shape
     shared, _ = _prefill(model, KVCache.empty(model.cfg, u, p), p_ids, p_mask, chunk)
-    cache = KVCache.empty(model.cfg, rows, p + room)
     kv = lambda a: jnp.take(a, which, axis=1)  # noqa: E731  [L, U, P, K, hd] -> [L, B, P, K, hd]
     return KVCache(
-        keys=cache.keys.at[:, :, :p].set(kv(shared.keys)),
-        values=cache.values.at[:, :, :p].set(kv(shared.values)),
-        valid=cache.valid.at[:, :p].set(shared.valid[which]),
-        positions=cache.positions.at[:, :p].set(shared.positions[which]),
+        keys=kv(shared.keys),
+        values=kv(shared.values),
+        valid=shared.valid[which],
+        positions=shared.positions[which],
         index=jnp.asarray(p, jnp.int32),
     )
 

@@ -193,7 +193,8 @@ class Decoder(nnx.Module):
         With a cache, the T tokens are written at slots index..index+T-1.
         With `prefix` (a filled cache of G rows, G dividing B), each run of B / G
         consecutive rows continues its group's prefix; the prefix is read in place,
-        never copied per row. `cache` and `prefix` do not combine.
+        never copied per row. With both, the rows continue prefix + cache: the prefix is
+        only read (decode writes just the small cache, not a copy of the prefix per step).
         return_logits: True (every position), "last" (only the last, [B, 1, V]) or False.
         return_final: also return the last block's output (before the final norm).
         """
@@ -202,20 +203,17 @@ class Decoder(nnx.Module):
         if attention_mask is None:
             attention_mask = jnp.ones((b, t), bool)
         attention_mask = attention_mask.astype(bool)
-        if cache is not None and prefix is not None:
-            raise ValueError("pass either a cache to extend or a shared prefix, not both")
         if cache is not None:
             cache.check_room(t)
         if prefix is not None and b % prefix.valid.shape[0]:
             raise ValueError(f"{b} rows do not divide into {prefix.valid.shape[0]} prefix groups")
 
-        if cache is not None:
-            offset = cache.valid.sum(-1).astype(jnp.int32)
-        elif prefix is not None:
+        offset = jnp.zeros((b,), jnp.int32)
+        if prefix is not None:
             per_group = prefix.valid.sum(-1).astype(jnp.int32)
-            offset = jnp.repeat(per_group, b // prefix.valid.shape[0])
-        else:
-            offset = jnp.zeros((b,), jnp.int32)
+            offset = offset + jnp.repeat(per_group, b // prefix.valid.shape[0])
+        if cache is not None:
+            offset = offset + cache.valid.sum(-1).astype(jnp.int32)
         if positions is None:
             positions = offset[:, None] + jnp.cumsum(attention_mask, axis=-1) - 1
             positions = jnp.maximum(positions, 0)

@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 from xling.errors import DataError
-from xling.inference.generation import generate
+from xling.inference.batching import generate_many
 from xling.metrics.answer_errors import classify_error
 from xling.metrics.qa import best_scores, clean_answer
 from xling.runtime import Runtime
@@ -24,6 +24,7 @@ class GenerationSpec:
     batch_size: int = 16
     stop: tuple[str, ...] = ("\n",)  # plus the model's end-of-turn / EOS ids
     share_prefix: bool = True  # prefill each context once for all its questions
+    stages: tuple[int, ...] = (8, 16)  # regroup unfinished rows after these many tokens (greedy)
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1 or self.batch_size < 1:
@@ -75,25 +76,23 @@ def run_unit(
     tok = rt.tokenizer
     built = [build_prompt(prompts, fmt, tok, e.context, e.question, model_name) for e in examples]
     template = prompts.template(fmt)
-    # Questions about one context run together; their shared prefix is prefilled once.
-    order = sorted(range(len(examples)), key=lambda i: (examples[i].context, i))
-    outputs: dict[int, tuple[str, str, int]] = {}
-    for start in range(0, len(order), gen.batch_size):
-        batch = order[start : start + gen.batch_size]
-        out = generate(
-            rt.model,
-            tok,
-            [built[i][0] for i in batch],
-            max_new_tokens=gen.max_new_tokens,
-            stop=gen.stop,
-            # A chat template writes its own BOS where it wants one, as transformers assumes.
-            add_special_tokens=fmt == "plain",
-            partitioning=rt.partitioning,
-            groups=[examples[i].context for i in batch] if gen.share_prefix else None,
-        )
-        for j, i in enumerate(batch):
-            outputs[i] = (out.texts[j], out.finish[j], int(out.lengths[j]))
-        progress(len(batch))
+    # Questions about one context run together and share its prefill; rows still going after
+    # each of `stages` tokens are regrouped, so short answers do not wait for long ones.
+    out = generate_many(
+        rt.model,
+        tok,
+        [b[0] for b in built],
+        max_new_tokens=gen.max_new_tokens,
+        batch_size=gen.batch_size,
+        stages=gen.stages,
+        groups=[e.context for e in examples] if gen.share_prefix else None,
+        stop=gen.stop,
+        # A chat template writes its own BOS where it wants one, as transformers assumes.
+        add_special_tokens=fmt == "plain",
+        partitioning=rt.partitioning,
+        progress=progress,
+    )
+    outputs = {i: (out.texts[i], out.finish[i], int(out.lengths[i])) for i in range(len(examples))}
     records = []
     for i, e in enumerate(examples):
         text, finish, n_new = outputs[i]

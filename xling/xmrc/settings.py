@@ -129,10 +129,28 @@ class QAData:
         ]
 
 
-def select_ids(ids: Sequence[str], n: int, seed: int) -> set[str]:
-    """A seeded subset of `n` question ids (0: all), the same ids whatever the pair: each id's
-    rank is a hash of (seed, id), so parallel pairs keep parallel questions."""
+def select_ids(ids: Sequence[str], n: int, seed: int, paragraphs: Sequence[str] | None = None) -> set[str]:
+    """A seeded subset of `n` question ids (0: all), the same ids whatever the pair. Whole
+    paragraphs are taken (`paragraphs[i]`: a key of question i's paragraph, the same in every
+    language), in an order hashed from (seed, key), the last one cut to make `n`: questions
+    about one context share its prefill, and parallel pairs keep parallel questions."""
     if n <= 0 or n >= len(ids):
         return set(ids)
-    rank = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
-    return set(rank[:n])
+    keys = list(ids) if paragraphs is None else list(paragraphs)
+    members: dict[str, list[str]] = {}
+    for qid, key in zip(ids, keys, strict=True):
+        members.setdefault(key, []).append(qid)
+    ranked = sorted(members, key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
+    picked: list[str] = []
+    for key in ranked:
+        picked += members[key][: n - len(picked)]
+        if len(picked) == n:
+            break
+    return set(picked)
+
+
+def paragraph_keys(examples: Sequence[PairExample]) -> list[str]:
+    """Per example, the first question id of its context: a paragraph key shared by every
+    language of a parallel set."""
+    first: dict[str, str] = {}
+    return [first.setdefault(e.context, e.id) for e in examples]
