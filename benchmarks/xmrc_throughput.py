@@ -62,7 +62,9 @@ def main(_):
     candidates = sorted(set(p.data.languages) | {"en"})
 
     def ours():
-        return {s: run_unit(rt, name, s, fmt, p.prompts, ex, p.generation, candidates) for s, ex in units.items()}
+        return {
+            s: run_unit(rt, name, s, fmt, p.prompts, ex, p.generation, candidates) for s, ex in units.items()
+        }
 
     start = time.perf_counter()
     ours()
@@ -75,7 +77,9 @@ def main(_):
     from xling.registry import resolve
 
     path = resolve(name)
-    hf = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).eval()
+    hf = AutoModelForCausalLM.from_pretrained(
+        str(path.parent), gguf_file=path.name, dtype=torch.float32
+    ).eval()
     hf_tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     tok = rt.tokenizer
     eos = list(rt.model.cfg.eos_ids)
@@ -104,7 +108,9 @@ def main(_):
                     text = tok.decode([t for t in row if t != pad and t not in eos])
                     cut = min((i for i in (text.find(x) for x in p.generation.stop) if i >= 0), default=None)
                     texts.append(text if cut is None else text[:cut])
-            out[s] = [score(e, t, candidates) | {"generation": t} for e, t in zip(examples, texts, strict=True)]
+            out[s] = [
+                score(e, t, candidates) | {"generation": t} for e, t in zip(examples, texts, strict=True)
+            ]
         return out
 
     hf_times = {}

@@ -51,7 +51,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.generation.batch_size = 32
     c.generation.stop = ("\n",)  # stop strings, besides the model's EOS / end-of-turn ids
     c.generation.share_prefix = True  # prefill each context once for all its questions
-    c.generation.stages = (8, 16)  # regroup rows still going after 8 and 16 tokens (short answers finish first)
+    c.generation.stages = (
+        8,
+        16,
+    )  # regroup rows still going after 8 and 16 tokens (short answers finish first)
 
     if arg == "runlocal":  # a smoke run in a few minutes
         c.languages = "en,de,zh"

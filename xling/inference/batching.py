@@ -47,7 +47,7 @@ def generate_many(
     with the number of rows that finished."""
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size}")
-    budgets = sorted({int(s) for s in stages if 0 < int(s) < max_new_tokens}) + [max_new_tokens]
+    budgets = [*sorted({int(s) for s in stages if 0 < int(s) < max_new_tokens}), max_new_tokens]
     if len(budgets) > 1 and not sampling.greedy:
         raise DataError("stages need greedy decoding (a continued sampled row would not be reproducible)")
     rows = [tokenizer.encode(p, add_special_tokens=add_special_tokens) for p in prompts]

@@ -330,7 +330,11 @@ def _generate(
         def body(carry):
             step, cache, tok, tokens, logprobs, done = carry
             out = model(
-                jnp.maximum(tok, 0)[:, None], (~done)[:, None], cache=cache, prefix=shared, return_logits="last"
+                jnp.maximum(tok, 0)[:, None],
+                (~done)[:, None],
+                cache=cache,
+                prefix=shared,
+                return_logits="last",
             )
             new, lp = emit(step, out.logits[:, -1], done)
             tokens = jax.lax.dynamic_update_slice(tokens, new[:, None], (0, step))

@@ -139,8 +139,10 @@ _QUOTES = "\"'“”„‟‘’‚«»‹›「」『』《》〈〉＂`"
 
 def clean_answer(generation: str) -> str:
     """The answer in a free-form generation: its first non-empty line, without a leading
-    "Answer:" (in any prompt language), surrounding quotes or a final full stop."""
-    line = next((ln.strip() for ln in generation.splitlines() if ln.strip()), "")
+    "Answer:" (in any prompt language), surrounding quotes, a final full stop, or a broken
+    character left where the token limit cut a multi-byte character."""
+    # A generation cut at its token limit can end inside a multi-byte character: drop the U+FFFD.
+    line = next((ln.strip() for ln in generation.rstrip("\ufffd").splitlines() if ln.strip()), "")
     prev = None
     while prev != line:  # "Answer: "Kreuter"." needs more than one pass
         prev = line
