@@ -36,6 +36,7 @@ setup(
         # Offline language identification of generated answers (xling.metrics.langid); its
         # n-gram models are ~100 MB, loaded lazily and only for the candidate languages.
         "lingua-language-detector>=2.1.1",
+        "sacrebleu>=2.6.0",  # chrF / BLEU of the translation surface test (its zh / ja tokenisers)
         "apache-beam>=2.77.0",  # corpus-scale co-occurrence counting (xling.corpus)
         # Word frequencies without a corpus (xling.corpus.frequency); [cjk] brings the zh/ja/ko tokenizers.
         "wordfreq[cjk]>=3.1.1",

@@ -45,7 +45,7 @@ def main(_):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from xling.experiments import xmrc
-    from xling.runtime import load_runtime
+    from xling.runtime import load_runtime, model_block
     from xling.xmrc.prompts import build_prompt
     from xling.xmrc.runner import run_unit, score
 
@@ -55,7 +55,7 @@ def main(_):
     config.generation.batch_size, config.generation.max_new_tokens = _BATCH.value, _NEW.value
     p = xmrc.plan(config)
     name = _MODEL.value
-    rt = load_runtime(xmrc.model_block(config, name))
+    rt = load_runtime(model_block(config, name))
     fmt = p.formats[name]
     units = {s: xmrc.unit_examples(p, s, config.num_questions, config.seed) for s in p.settings}
     n = sum(map(len, units.values()))

@@ -14,7 +14,7 @@ from xling.errors import DataError, XlingError
 from xling.experiments import xmrc
 from xling.inference.generation import generate
 from xling.metrics.qa import best_scores, clean_answer
-from xling.runtime import load_runtime
+from xling.runtime import load_runtime, model_block
 
 pytestmark = pytest.mark.slow
 CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "xmrc.py"
@@ -88,7 +88,7 @@ def test_recorded_prompt_reproduces_the_answer(finished):
     work, _ = finished
     records = read_results(work)
     for model in ("gemma3-270m", "smollm2-135m-instruct"):
-        rt = load_runtime(xmrc.model_block(small_config(), model))
+        rt = load_runtime(model_block(small_config(), model))
         mine = [r for r in records if r["model"] == model][::4]
         for r in mine:
             out = generate(

@@ -41,6 +41,13 @@ def model_config(name: str = "gemma3-270m") -> ml_collections.ConfigDict:
     return c
 
 
+def model_block(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+    """The experiment's `model` block (dtypes, attention, remat) for one of its `models`."""
+    block = ml_collections.ConfigDict(config.model.to_dict())
+    block.name = name
+    return block
+
+
 def check_model_config(c: ml_collections.ConfigDict) -> None:
     """One-line errors for a `model` block, before anything is loaded."""
     if not isinstance(c.get("name"), str) or not c.name:

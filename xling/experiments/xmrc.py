@@ -17,7 +17,7 @@ import ml_collections
 
 from xling.errors import DataError
 from xling.registry import load_tokenizer
-from xling.runtime import check_model_config, load_runtime, make_partitioning
+from xling.runtime import check_model_config, load_runtime, make_partitioning, model_block
 from xling.workdir import Workdir, input_digests
 from xling.xmrc.prompts import PromptSpec
 from xling.xmrc.runner import GenerationSpec, run_unit
@@ -70,13 +70,6 @@ def plan(config: ml_collections.ConfigDict) -> Plan:
     generation = GenerationSpec(**{**gen, "stop": tuple(gen["stop"]), "stages": tuple(gen["stages"])})
     formats = {name: prompts.resolve(load_tokenizer(name), name) for name in models}
     return Plan(models, formats, settings, data, prompts, generation, input_digests({"data": data.files()}))
-
-
-def model_block(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
-    """The `model` runtime block (dtypes, attention, remat) for one of `models`."""
-    block = ml_collections.ConfigDict(config.model.to_dict())
-    block.name = name
-    return block
 
 
 def unit_name(model: str, setting: str) -> str:

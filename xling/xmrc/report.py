@@ -14,6 +14,7 @@ import numpy as np
 
 from xling.metrics.answer_errors import ERROR_CLASSES
 from xling.metrics.stats import bootstrap_ci, bootstrap_ci_paired
+from xling.plotting.files import file_slug, save_figure
 
 
 def _ci(values, n_resamples: int, seed: int) -> list[float]:
@@ -199,7 +200,7 @@ def plot_all(summary: dict, workdir: Path) -> list[Path]:
                             color="white" if v < 50 else "black")  # fmt: skip
             fig.colorbar(im, ax=ax, label="F1 (%)")
             ax.set_title(f"{model}: F1", fontsize=9)
-            written.append(_save(fig, workdir / f"f1_heatmap_{_slug(model)}.png"))
+            written.append(save_figure(fig, workdir / f"f1_heatmap_{file_slug(model)}.png"))
 
         settings = [s for s in ("en-x", "x-x", "x-en") if any(r["setting"] == s for r in rows)]
         if settings:
@@ -223,7 +224,7 @@ def plot_all(summary: dict, workdir: Path) -> list[Path]:
                 ax.set_title(setting, fontsize=9)
                 ax.set_ylim(0, 100)
             axes[0, 0].legend(fontsize=7)
-            written.append(_save(fig, workdir / "f1_by_language.png"))
+            written.append(save_figure(fig, workdir / "f1_by_language.png"))
 
         pooled = summary["pooled"]
         fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(pooled), 3.2))
@@ -237,22 +238,5 @@ def plot_all(summary: dict, workdir: Path) -> list[Path]:
         ax.set_ylabel("% of answers")
         ax.tick_params(axis="x", labelsize=6)
         ax.legend(fontsize=6, bbox_to_anchor=(1.01, 1), loc="upper left")
-        written.append(_save(fig, workdir / "errors.png"))
+        written.append(save_figure(fig, workdir / "errors.png"))
     return written
-
-
-def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(name).name)
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    from xling.workdir import PARTIAL
-
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}{PARTIAL}")
-    fig.savefig(tmp, dpi=130, format="png")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
