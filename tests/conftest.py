@@ -11,6 +11,17 @@ from xling.models.config import ModelConfig
 from xling.models.decoder import Decoder
 
 
+def with_fields(config, **fields):
+    """Set dotted config fields (`"generation.max_new_tokens": 8`) in place; returns config."""
+    for key, value in fields.items():
+        node = config
+        *path, last = key.split(".")
+        for p in path:
+            node = node[p]
+        node[last] = value
+    return config
+
+
 def tiny_config(**overrides) -> ModelConfig:
     """A small Gemma-3-like config exercising every feature of the decoder."""
     base = dict(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import with_fields
 
 from xling.errors import DataError, XlingError
 from xling.experiments import knowledge_barriers as kb
@@ -23,13 +24,7 @@ def small_config(**fields):
     c = get_config("runlocal")
     c.num_questions, c.bootstrap, c.progress = 2, 50, False
     c.data.subjects = "astronomy"
-    for key, value in fields.items():
-        node = c
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return c
+    return with_fields(c, **fields)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_model
+from conftest import tiny_model, with_fields
 from scipy.stats import wilcoxon
 
 from xling.errors import DataError
@@ -25,13 +25,7 @@ MODELS = ("gemma3-270m", "smollm2-135m-instruct")
 def small_config(**fields):
     c = get_config("runlocal")
     c.progress = False
-    for key, value in fields.items():
-        node = c
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return c
+    return with_fields(c, **fields)
 
 
 # ------------------------------------------------------------------------------ no model needed

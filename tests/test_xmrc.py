@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import with_fields
 
 from xling.errors import DataError, XlingError
 from xling.experiments import xmrc
@@ -32,13 +33,7 @@ def small_config(**fields):
     c.num_questions = 3
     c.bootstrap = 50
     c.progress = False
-    for key, value in fields.items():
-        node = c
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return c
+    return with_fields(c, **fields)
 
 
 @pytest.fixture(scope="module")

@@ -93,6 +93,12 @@ def input_digests(files: Mapping[str, Sequence[Path]]) -> dict[str, str]:
     return out
 
 
+def unit_key(model: str, *parts: str) -> str:
+    """A unit file name for one model (registry name or path) and the unit's parts."""
+    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model.rstrip("/\\"))
+    return "__".join((slug, *parts))
+
+
 class Workdir:
     """One experiment's output directory. `units` names the subdirectory of unit files."""
 
@@ -128,6 +134,13 @@ class Workdir:
                 f"{self.path} holds results of a different config (changed: {', '.join(changed)}); "
                 "use a new --workdir or delete the old one"
             )
+
+    def start(self, config: dict, report_fields: Iterable[str] = ()) -> Workdir:
+        """prepare + check_config + write_config: the opening of every experiment's run."""
+        self.prepare()
+        self.check_config(config, report_fields)
+        self.write_config(config)
+        return self
 
     def write_config(self, config: dict) -> None:
         atomic_write(self.path / "config.json", json.dumps(config, indent=2, ensure_ascii=False) + "\n")

@@ -23,7 +23,7 @@ from xling.knowledge.runner import UnitSpec, run_unit
 from xling.knowledge.variants import LANGS, build_variant, parse_variant, variant_names
 from xling.registry import load_tokenizer
 from xling.runtime import check_model_config, load_runtime, make_partitioning, model_block
-from xling.workdir import Workdir, input_digests
+from xling.workdir import Workdir, input_digests, unit_key
 from xling.xmrc.settings import parse_list
 
 REPORT_FIELDS = ("models", "variants", "shots", "demos", "mitigations", "progress", "mesh", "bootstrap")
@@ -114,17 +114,13 @@ def plan(config: ml_collections.ConfigDict) -> Plan:
 
 
 def unit_name(model: str, spec: UnitSpec) -> str:
-    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model.rstrip("/\\"))
-    return f"{slug}__{spec.name}"
+    return unit_key(model, spec.name)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     p = plan(config)
     part = make_partitioning(config.get("mesh"))
-    work = Workdir(workdir).prepare()
-    cfg = {**config.to_dict(), "inputs": p.inputs}
-    work.check_config(cfg, REPORT_FIELDS)
-    work.write_config(cfg)
+    work = Workdir(workdir).start({**config.to_dict(), "inputs": p.inputs}, REPORT_FIELDS)
     built: dict[tuple[str, str], dict] = {}
 
     def variant(name: str, split: str) -> dict:

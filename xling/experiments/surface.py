@@ -23,7 +23,7 @@ from xling.knowledge import surface
 from xling.metrics.mt import score_direction
 from xling.registry import load_tokenizer
 from xling.runtime import check_model_config, load_runtime, make_partitioning, model_block
-from xling.workdir import Workdir, input_digests
+from xling.workdir import Workdir, input_digests, unit_key
 from xling.xmrc.settings import parse_list
 
 # May change between runs in one workdir: which units to run, and what only changes the report.
@@ -111,8 +111,7 @@ def plan(config: ml_collections.ConfigDict) -> Plan:
 
 
 def unit_name(model: str, test: str) -> str:
-    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model.rstrip("/\\"))
-    return f"{slug}__{test}"
+    return unit_key(model, test)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
@@ -121,10 +120,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
 
     p = plan(config)
     part = make_partitioning(config.get("mesh"))
-    work = Workdir(workdir).prepare()
-    cfg = {**config.to_dict(), "inputs": p.inputs}
-    work.check_config(cfg, REPORT_FIELDS)
-    work.write_config(cfg)
+    work = Workdir(workdir).start({**config.to_dict(), "inputs": p.inputs}, REPORT_FIELDS)
     for model in p.models:
         todo = [t for t in TESTS if not work.done(unit_name(model, t))]
         if not todo:

@@ -18,7 +18,7 @@ import ml_collections
 from xling.errors import DataError
 from xling.registry import load_tokenizer
 from xling.runtime import check_model_config, load_runtime, make_partitioning, model_block
-from xling.workdir import Workdir, input_digests
+from xling.workdir import Workdir, input_digests, unit_key
 from xling.xmrc.prompts import PromptSpec
 from xling.xmrc.runner import GenerationSpec, run_unit
 from xling.xmrc.settings import QAData, paragraph_keys, parse_list, select_ids, setting_pairs
@@ -73,8 +73,7 @@ def plan(config: ml_collections.ConfigDict) -> Plan:
 
 
 def unit_name(model: str, setting: str) -> str:
-    slug = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model.rstrip("/\\"))
-    return f"{slug}__{setting}"
+    return unit_key(model, setting)
 
 
 def unit_examples(p: Plan, setting: str, num_questions: int, seed: int) -> list:
@@ -92,10 +91,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
 
     p = plan(config)
     part = make_partitioning(config.get("mesh"))
-    work = Workdir(workdir).prepare()
-    cfg = {**config.to_dict(), "inputs": p.inputs}
-    work.check_config(cfg, REPORT_FIELDS)
-    work.write_config(cfg)
+    work = Workdir(workdir).start({**config.to_dict(), "inputs": p.inputs}, REPORT_FIELDS)
     candidates = sorted(set(p.data.languages) | {"en"})
     units = [(m, s) for m in p.models for s in p.settings]
     for model in p.models:

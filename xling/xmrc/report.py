@@ -44,6 +44,16 @@ def _ratio(a: list[dict], b: list[dict], field: str, n_resamples: int, seed: int
     return [round(v, 4) for v in bootstrap_ci_paired(x, y, stat, n_resamples=n_resamples, seed=seed)]
 
 
+def _scores(rs: list[dict], n_resamples: int, seed: int) -> dict:
+    """n, EM, F1 and the share of each error class, with CIs."""
+    return {
+        "n": len(rs),
+        "em": _ci([r["em"] for r in rs], n_resamples, seed),
+        "f1": _ci([r["f1"] for r in rs], n_resamples, seed),
+        "errors": {k: _ci([r["error_class"] == k for r in rs], n_resamples, seed) for k in ERROR_CLASSES},
+    }
+
+
 def summarize(records: list[dict], *, n_resamples: int = 1000, seed: int = 0) -> dict:
     rows = []
     for (model, setting, c, q), rs in _by(
@@ -55,12 +65,7 @@ def summarize(records: list[dict], *, n_resamples: int = 1000, seed: int = 0) ->
                 "setting": setting,
                 "context_lang": c,
                 "question_lang": q,
-                "n": len(rs),
-                "em": _ci([r["em"] for r in rs], n_resamples, seed),
-                "f1": _ci([r["f1"] for r in rs], n_resamples, seed),
-                "errors": {
-                    k: _ci([r["error_class"] == k for r in rs], n_resamples, seed) for k in ERROR_CLASSES
-                },
+                **_scores(rs, n_resamples, seed),
             }
         )
     pairs = _by(records, "model", "context_lang", "question_lang")
@@ -85,12 +90,7 @@ def summarize(records: list[dict], *, n_resamples: int = 1000, seed: int = 0) ->
             {
                 "model": model,
                 "setting": setting,
-                "n": len(rs),
-                "em": _ci([r["em"] for r in rs], n_resamples, seed),
-                "f1": _ci([r["f1"] for r in rs], n_resamples, seed),
-                "errors": {
-                    k: _ci([r["error_class"] == k for r in rs], n_resamples, seed) for k in ERROR_CLASSES
-                },
+                **_scores(rs, n_resamples, seed),
             }
         )
     return {"rows": rows, "pooled": pooled, "ratios": ratios}
