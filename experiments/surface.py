@@ -44,6 +44,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.codeswitch = ml_collections.ConfigDict()
     c.codeswitch.rate = 0.16  # share of eligible words replaced (deleted, for the baseline)
     c.codeswitch.languages = "fr,de,es,it"  # each replaced word goes into one, drawn uniformly
+    # "" = the bundled glosses (every word form of the shipped English texts: 91% of their
+    # words are eligible, the rest names and numbers); or a lexicon file (xling JSONL, MUSE...).
+    c.codeswitch.lexicon = ""
 
     c.generation = ml_collections.ConfigDict()
     c.generation.max_new_tokens = 64  # greedy
@@ -54,6 +57,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.embedding = ml_collections.ConfigDict()
     c.embedding.batch_size = 16
     c.embedding.skip_bos = True  # pool without the BOS token (the same large state in every text)
+    # Report centred cosines (the mean pooled state of all the run's texts subtracted per layer
+    # and dimension): raw ones sit near 0.99 at every layer because a few massive-activation
+    # dimensions are shared by every text. Both are in results.jsonl.
+    c.embedding.centre = True
 
     if arg == "runlocal":  # a smoke run in a minute or two
         c.directions = "en-fr,de-en"

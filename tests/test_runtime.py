@@ -71,6 +71,10 @@ def test_workdir_units_and_config_check(tmp_path):
     work.check_config({"seed": 0, "bootstrap": 5}, report_fields=("bootstrap",))  # report-only: fine
     with pytest.raises(XlingError, match=r"different config \(changed: seed\)"):
         work.check_config({"seed": 1, "bootstrap": 100}, report_fields=("bootstrap",))
+    work.write_config({"seed": 0, "embedding": {"centre": True, "batch_size": 4}})
+    work.check_config({"seed": 0, "embedding": {"centre": False, "batch_size": 4}}, ("embedding.centre",))
+    with pytest.raises(XlingError, match=r"changed: embedding\)"):
+        work.check_config({"seed": 0, "embedding": {"centre": True, "batch_size": 8}}, ("embedding.centre",))
     work.write_config({"seed": 0, "prompts": ("a", "b")})
     work.check_config({"seed": 0, "prompts": ("a", "b")})  # a tuple reads back as a list: same config
     (work.units / "bad.jsonl").write_text('{"a": 1}\n{"a": \n', encoding="utf-8")

@@ -4,6 +4,7 @@ a tiny model, and the runlocal config end to end on the embedded models."""
 from __future__ import annotations
 
 import json
+import re
 import runpy
 from pathlib import Path
 
@@ -83,6 +84,21 @@ def test_bad_input_is_refused_before_anything_runs(fields, message, tmp_path):
     assert not (tmp_path / "work").exists()
 
 
+def test_a_muse_dictionary_can_be_the_switching_lexicon(tmp_path):
+    muse = tmp_path / "en-fr.txt"
+    muse.write_text("the le\nthe la\ntown ville\nsalt sel\n", encoding="utf-8")
+    c = small_config(
+        **{"codeswitch.lexicon": str(muse), "codeswitch.languages": "fr", "codeswitch.rate": 1.0}
+    )
+    p = experiment.plan(with_fields(c, passage_sources="xquad", passages=0))
+    switched = [v["variants"]["code_switched"] for v in p.passages]
+    assert sum(v["eligible"] for v in switched) == sum(v["replaced"] for v in switched) > 0
+    words = [set(re.findall(r"\w+", v["text"].casefold())) for v in switched]
+    assert any("ville" in w for w in words) and any("le" in w for w in words)
+    assert not {"town", "salt", "the"} & set().union(*words)
+    assert "data:en-fr.txt" in p.inputs  # the lexicon's digest is part of the run's fingerprint
+
+
 class _Tokenizer:
     """Characters as ids (1..), BOS 1, pad 0: enough for `pooled_hidden`."""
 
@@ -109,6 +125,38 @@ def test_pooling_in_a_batch_equals_each_text_alone():
     np.testing.assert_allclose(with_bos, table[tok.encode(texts[0])].mean(0), rtol=1e-4, atol=1e-5)
 
 
+def test_centred_cosines_by_hand():
+    """cosines_centred subtracts the mean pooled state of all the run's texts (originals and
+    variants), per layer and dimension; raw cosines are plain cosines of the pooled states."""
+    from types import SimpleNamespace
+
+    model, tok = tiny_model(), _Tokenizer()
+    passages = [
+        {
+            "id": f"p{n}",
+            "source": "sentences",
+            "text": text,
+            "variants": {
+                k: {"text": f"{text} {k}", "replaced": 1, "eligible": 2, "words": 3} for k in surface.KINDS
+            },
+        }
+        for n, text in enumerate(["one two three", "four five", "six seven eight nine"])
+    ]
+    rt = SimpleNamespace(model=model, tokenizer=tok, partitioning=None)
+    records = surface.embedding_records(rt, "tiny", passages, batch_size=4, skip_bos=True)
+    texts = [t for p in passages for t in (p["text"], *(p["variants"][k]["text"] for k in surface.KINDS))]
+    pooled = surface.pooled_hidden(model, tok, texts, batch_size=4).astype(np.float64)
+    mean = pooled.mean(axis=0)
+    for r in records:
+        n, j = int(r["id"][1:]), 1 + surface.KINDS.index(r["kind"])
+        a, b = pooled[4 * n], pooled[4 * n + j]
+        raw = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+        a, b = a - mean, b - mean
+        cen = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+        np.testing.assert_allclose(r["cosines"], raw, atol=2e-6)
+        np.testing.assert_allclose(r["cosines_centred"], cen, atol=2e-6)
+
+
 def test_summary_statistics_on_synthetic_records():
     rng = np.random.default_rng(0)
     records = []
@@ -127,7 +175,7 @@ def test_summary_statistics_on_synthetic_records():
                     "words": 10,
                 }
             )
-    s = surface.summarize(records, n_resamples=100)
+    s = surface.summarize(records, centre=False, n_resamples=100)
     (e,) = s["embeddings"]
     assert e["n"] == 12 and e["realised_rate"] == 0.25 and len(e["layers"]) == 3
     for layer in e["layers"]:
@@ -140,7 +188,7 @@ def test_summary_statistics_on_synthetic_records():
     tied = [dict(r, cosines=[1.0, 1.0, 1.0]) for r in records]
     assert all(
         layer["p_vs_random"] is None
-        for layer in surface.summarize(tied, n_resamples=10)["embeddings"][0]["layers"]
+        for layer in surface.summarize(tied, centre=False, n_resamples=10)["embeddings"][0]["layers"]
     )
 
 
@@ -209,8 +257,8 @@ def test_cosines_one_per_layer_in_range(finished, runtimes):
         layers = rt.config.num_layers + 1
         emb = [r for r in records if r["model"] == model and r["test"] == "embeddings"]
         for r in emb:
-            assert len(r["cosines"]) == layers
-            assert all(-1.0 <= c <= 1.0 for c in r["cosines"])
+            assert len(r["cosines"]) == len(r["cosines_centred"]) == layers
+            assert all(-1.0 <= c <= 1.0 for c in r["cosines"] + r["cosines_centred"])
             if r["replaced"] == 0:
                 assert r["text"] == r["original"] and min(r["cosines"]) > 1 - 1e-5
         (e,) = [e for e in summary["embeddings"] if e["model"] == model]

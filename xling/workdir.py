@@ -121,13 +121,21 @@ class Workdir:
         return self
 
     def check_config(self, config: dict, report_fields: Iterable[str] = ()) -> None:
-        """Refuse to mix results of different settings; `report_fields` may change."""
+        """Refuse to mix results of different settings; `report_fields` (top-level names, or
+        dotted ones such as "embedding.centre") may change."""
         path = self.path / "config.json"
         if not path.is_file():
             return
         old = json.loads(path.read_text(encoding="utf-8"))
         config = json.loads(json.dumps(config))  # as it was stored: tuples read back as lists
-        free = set(report_fields)
+        free = {f for f in report_fields if "." not in f}
+        for dotted in (f for f in report_fields if "." in f):
+            *parents, leaf = dotted.split(".")
+            for tree in (old, config):
+                for key in parents:
+                    tree = tree.get(key) if isinstance(tree, dict) else None
+                if isinstance(tree, dict):
+                    tree.pop(leaf, None)
         changed = sorted(k for k in set(old) | set(config) if k not in free and old.get(k) != config.get(k))
         if changed:
             raise XlingError(

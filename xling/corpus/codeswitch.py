@@ -61,6 +61,8 @@ from xling.data.lexicon_formats import load_lexicon
 from xling.errors import DataError
 
 CORE_LEXICON = Path(__file__).resolve().parents[1] / "data" / "lexicons" / "core.jsonl"
+# Word-form glosses (en -> fr, de, es, it) of every word of the English texts xling ships.
+GLOSSES = CORE_LEXICON.with_name("glosses.jsonl")
 DEFAULT_RATE = 0.16
 DEFAULT_LANGUAGES = ("fr", "de", "es", "it")
 _TOKEN = re.compile(r"\S+")
@@ -86,6 +88,18 @@ def core_lexicon() -> Lexicon:
 @lru_cache(maxsize=1)
 def _load_core() -> Lexicon:
     return load_lexicon(CORE_LEXICON)
+
+
+def switching_lexicon(path: str | Path = "") -> Lexicon:
+    """The lexicon code-switching reads: "" = the bundled glosses (every word form of the
+    shipped English passages and sentences, names left out; xling/data/lexicons/README.md),
+    else any lexicon file `load_lexicon` reads (xling JSONL, MUSE, ...)."""
+    return _load_switching(str(Path(path).expanduser()) if path else str(GLOSSES))
+
+
+@lru_cache(maxsize=4)
+def _load_switching(path: str) -> Lexicon:
+    return load_lexicon(path)
 
 
 def text_rng(text: str, seed: int) -> np.random.Generator:

@@ -16,7 +16,7 @@ from pathlib import Path
 import ml_collections
 import numpy as np
 
-from xling.corpus.codeswitch import core_lexicon
+from xling.corpus.codeswitch import GLOSSES, switching_lexicon
 from xling.data.languages import get_language
 from xling.errors import DataError
 from xling.knowledge import surface
@@ -27,7 +27,7 @@ from xling.workdir import Workdir, input_digests, unit_key
 from xling.xmrc.settings import parse_list
 
 # May change between runs in one workdir: which units to run, and what only changes the report.
-REPORT_FIELDS = ("models", "progress", "mesh", "bootstrap")
+REPORT_FIELDS = ("models", "progress", "mesh", "bootstrap", "embedding.centre")
 TESTS = ("translation", "embeddings")
 
 
@@ -66,7 +66,8 @@ def _passages(config, sentences: list[dict], files: list[Path]) -> list[dict]:
         texts = [texts[k] for k in sorted(keep)]
     cs = config.codeswitch
     languages = tuple(get_language(c).code for c in parse_list(cs.languages, "config.codeswitch.languages"))
-    lexicon = core_lexicon()
+    lexicon = switching_lexicon(cs.lexicon)
+    files.append(Path(cs.lexicon).expanduser() if cs.lexicon else GLOSSES)
     vocab = surface.english_words(lexicon)
     out = []
     for pid, source, text in texts:
@@ -147,7 +148,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
 
     records = [r for m in p.models for t in TESTS for r in work.read_unit(unit_name(m, t))]
     work.write("results.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    summary = surface.summarize(records, n_resamples=config.bootstrap, seed=config.seed)
+    summary = surface.summarize(
+        records, centre=config.embedding.centre, n_resamples=config.bootstrap, seed=config.seed
+    )
     work.write("summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     header = (
         f"Translation: {len(p.tests)} sentences per direction, {config.shots}-shot (demonstrations: "
@@ -155,7 +158,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         f"{config.generation.max_new_tokens} new tokens, stopped at a newline. Embeddings: "
         f"{len(p.passages)} English passages ({config.passage_sources}), code-switched at rate "
         f"{config.codeswitch.rate} into {config.codeswitch.languages}; mean-pooled hidden states"
-        f"{' without the BOS token' if config.embedding.skip_bos else ''}, cosine per layer."
+        f"{' without the BOS token' if config.embedding.skip_bos else ''}, "
+        f"{'centred (the mean pooled state of all texts subtracted) ' if config.embedding.centre else 'raw '}"
+        "cosine per layer."
     )
     work.write("summary.md", surface.summary_markdown(summary, header))
     surface.plot_all(summary, work.path)

@@ -11,8 +11,13 @@ Two tests, each run per model:
   at the same positions (`random_replace` with English lexicon words, `delete_words`). Every
   layer's residual stream is mean-pooled over the text's tokens (the BOS token left out: its
   state is the same, and large, in every text) and compared by cosine with the original's.
-  Per layer: mean cosines with bootstrap CIs, and paired one-sided Wilcoxon signed-rank tests
-  of "code-switched is closer to the original than the baseline".
+  Raw cosines of these models sit near 0.99 at every layer: a few "massive activation"
+  dimensions are large and of the same sign in every text, so they dominate the dot product.
+  The centred cosine first subtracts, per layer and dimension, the mean pooled state over all
+  the texts of the run (every passage and every variant; the same vector for every pair), so
+  that it compares what the texts do not share. Records keep both; `centre` picks the one
+  the summary reports. Per layer: mean cosines with bootstrap CIs, and paired one-sided
+  Wilcoxon signed-rank tests of "code-switched is closer to the original than the baseline".
 """
 
 from __future__ import annotations
@@ -253,7 +258,9 @@ def embedding_records(
     progress: Callable[[int], None] = lambda n: None,
 ) -> list[dict]:
     """passages: {id, source, text, variants: {kind: {text, replaced, eligible, words}}};
-    one record per (passage, kind) with the per-layer cosines to the original."""
+    one record per (passage, kind) with the per-layer cosines to the original, raw
+    (`cosines`) and after subtracting the mean pooled state of all these texts
+    (`cosines_centred`, see the module docstring)."""
     texts = []
     for p in passages:
         texts += [p["text"], *(p["variants"][k]["text"] for k in KINDS)]
@@ -261,6 +268,7 @@ def embedding_records(
         rt.model, rt.tokenizer, texts, batch_size=batch_size, skip_bos=skip_bos,
         partitioning=rt.partitioning, progress=progress,
     )  # fmt: skip
+    centred = pooled - pooled.mean(axis=0, keepdims=True)  # per layer and dimension
     records = []
     for n, p in enumerate(passages):
         base = pooled[4 * n]
@@ -274,6 +282,9 @@ def embedding_records(
                     "source": p["source"],
                     "kind": kind,
                     "cosines": [round(float(c), 6) for c in cosines(base, pooled[4 * n + j])],
+                    "cosines_centred": [
+                        round(float(c), 6) for c in cosines(centred[4 * n], centred[4 * n + j])
+                    ],
                     "replaced": v["replaced"],
                     "eligible": v["eligible"],
                     "words": v["words"],
@@ -301,7 +312,10 @@ def _ci(values, n_resamples: int, seed: int) -> list[float]:
     return [round(v, 6) for v in bootstrap_ci(np.asarray(values, float), n_resamples=n_resamples, seed=seed)]
 
 
-def summarize(records: list[dict], *, n_resamples: int = 1000, seed: int = 0) -> dict:
+def summarize(records: list[dict], *, centre: bool = True, n_resamples: int = 1000, seed: int = 0) -> dict:
+    """Translation scores per (model, direction) and per-layer embedding similarities per model
+    (centred cosines with `centre`, else raw)."""
+    field = "cosines_centred" if centre else "cosines"
     models = list(dict.fromkeys(r["model"] for r in records))
     translation = []
     for model in models:
@@ -319,7 +333,7 @@ def summarize(records: list[dict], *, n_resamples: int = 1000, seed: int = 0) ->
             continue
         by_kind = {k: {r["id"]: r for r in mine if r["kind"] == k} for k in KINDS}
         ids = [i for i in by_kind["code_switched"] if all(i in by_kind[k] for k in KINDS)]
-        cos = {k: np.array([by_kind[k][i]["cosines"] for i in ids], float) for k in KINDS}  # [N, L+1]
+        cos = {k: np.array([by_kind[k][i][field] for i in ids], float) for k in KINDS}  # [N, L+1]
         counts = [by_kind["code_switched"][i] for i in ids]
         rate = sum(r["replaced"] for r in counts) / max(sum(r["eligible"] for r in counts), 1)
         layers = []
@@ -341,6 +355,7 @@ def summarize(records: list[dict], *, n_resamples: int = 1000, seed: int = 0) ->
                 "eligible": sum(r["eligible"] for r in counts),
                 "words": sum(r["words"] for r in counts),
                 "realised_rate": round(rate, 4),
+                "centred": centre,
                 "layers": layers,
             }
         )
@@ -378,8 +393,9 @@ def summary_markdown(summary: dict, header: str) -> str:
             f"## Embeddings: {e['model']}",
             "",
             f"{e['n']} passages; {e['replaced']} of {e['eligible']} eligible words replaced "
-            f"(realised rate {e['realised_rate']:.3f}; {e['words']} words in all). Mean cosine to the "
-            "original with bootstrap 95% CIs; p: one-sided paired Wilcoxon signed-rank test that the "
+            f"(realised rate {e['realised_rate']:.3f}; {e['words']} words in all). Mean "
+            + ("centred " if e.get("centred") else "raw ")
+            + "cosine to the original with bootstrap 95% CIs; p: one-sided paired Wilcoxon signed-rank test that the "
             "code-switched copy is closer than the baseline (* p < 0.05).",
             "",
             "| layer | code-switched | random | deleted | p vs random | p vs deleted |",
@@ -413,7 +429,7 @@ def plot_all(summary: dict, workdir: Path) -> list[Path]:
                 ax.plot(x, m, marker="o", markersize=3, label=labels[kind])
                 ax.fill_between(x, lo, hi, alpha=0.2)
             ax.set_xlabel("layer (0 = embeddings)")
-            ax.set_ylabel("cosine to original")
+            ax.set_ylabel(("centred" if e.get("centred") else "raw") + " cosine to original")
             ax.set_title(f"{e['model']}: {e['n']} passages, rate {e['realised_rate']:.2f}", fontsize=9)
             ax.legend(fontsize=7)
             written.append(save_figure(fig, workdir / f"similarity_by_layer_{file_slug(e['model'])}.png"))
