@@ -7,6 +7,8 @@ from typing import Literal
 
 import jax.numpy as jnp
 
+from xling.models.rules import get_rules
+
 Activation = Literal["silu", "gelu_tanh", "gelu"]
 LayerType = Literal["global", "local"]
 
@@ -100,6 +102,9 @@ class ModelConfig:
     attention_chunk: int = 1024
     remat: str = "none"
     scan_layers: bool = True
+    # Gradient rules of the backward pass (xling.models.rules): "plain" for training and
+    # gradient x input, "attnlrp" / "cp_lrp" for relevance. The forward pass is the same.
+    rules: str = "plain"
 
     def __post_init__(self) -> None:
         if self.activation not in _ACTIVATIONS:
@@ -107,6 +112,7 @@ class ModelConfig:
         for name in ("dtype", "param_dtype", "attention_dtype"):
             if getattr(self, name) not in DTYPES:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {DTYPES}")
+        get_rules(self.rules)  # an unknown rule set is an error here, naming the known ones
         if self.attention_chunk < 0:
             raise ValueError(f"attention_chunk must be >= 0, got {self.attention_chunk}")
         object.__setattr__(self, "eos_ids", tuple(int(i) for i in self.eos_ids))

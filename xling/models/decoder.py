@@ -15,7 +15,8 @@ from flax import nnx, struct
 
 from xling.errors import XlingError
 from xling.models.config import ModelConfig
-from xling.models.layers import MLP, Attention, Norm, SharedPrefix, _param, rope_tables
+from xling.models.layers import MLP, Attention, Norm, SharedPrefix, _param, rope_tables, softcap
+from xling.models.rules import relevance_tap
 from xling.partitioning import constrain
 
 
@@ -172,7 +173,7 @@ class Decoder(nnx.Module):
 
     def softcap(self, logits: jax.Array) -> jax.Array:
         cap = self.cfg.final_logit_softcap
-        return jnp.tanh(logits / cap) * cap if cap else logits
+        return softcap(logits, cap, self.cfg.rules) if cap else logits
 
     def __call__(
         self,
@@ -185,6 +186,7 @@ class Decoder(nnx.Module):
         return_hidden: bool = False,
         return_logits: bool | str = True,
         return_final: bool = False,
+        probes: jax.Array | None = None,
     ) -> DecoderOutput:
         """tokens, attention_mask: [B, T] (left padding: mask 0 on the pads).
 
@@ -197,6 +199,8 @@ class Decoder(nnx.Module):
         only read (decode writes just the small cache, not a copy of the prefix per step).
         return_logits: True (every position), "last" (only the last, [B, 1, V]) or False.
         return_final: also return the last block's output (before the final norm).
+        probes: [L + 1, B, T] zeros; their gradient is each residual stream's relevance
+        `sum_d h * grad` (`rules.relevance_tap`; see xling.attribution).
         """
         cfg = self.cfg
         b, t = tokens.shape
@@ -258,6 +262,8 @@ class Decoder(nnx.Module):
             return constrain(x, ("batch", "length", "embed")), kv
 
         x = x0 = constrain(self.embed_tokens(tokens, positions), ("batch", "length", "embed"))
+        if probes is not None:
+            x = x0 = relevance_tap(x, probes[0])
         is_local = jnp.asarray(cfg.is_local)
         cache_kv = None if cache is None else (cache.keys, cache.values)
         prefix_kv = None if prefix is None else (prefix.keys, prefix.values)
@@ -268,6 +274,7 @@ class Decoder(nnx.Module):
             is_local,
             cache_kv,
             prefix_kv,
+            None if probes is None else probes[1:],
             scan=cfg.scan_layers,
             collect=return_hidden,
             remat=cfg.remat,
@@ -304,20 +311,23 @@ _REMAT_POLICIES = {
 
 
 def _run_layers(
-    blocks: Block, layer, x, is_local, cache_kv, prefix_kv, *, scan: bool, collect: bool, remat: str
+    blocks: Block, layer, x, is_local, cache_kv, prefix_kv, probes, *, scan: bool, collect: bool, remat: str
 ):
-    """Apply every layer; returns (x, per-layer outputs [L, ...] or None, per-layer (k, v))."""
+    """Apply every layer; returns (x, per-layer outputs [L, ...] or None, per-layer (k, v)).
+    probes: None or [L, B, T], tapped on each layer's output (`rules.relevance_tap`)."""
     graphdef, state = nnx.split(blocks)
 
     def body(x, xs):
-        layer_state, local, kv, pkv = xs
+        layer_state, local, kv, pkv, probe = xs
         x, new_kv = layer(nnx.merge(graphdef, layer_state), x, local, kv, pkv)
+        if probe is not None:
+            x = relevance_tap(x, probe)
         return x, (x if collect else None, new_kv if kv is not None else None)
 
     if remat != "none":
         # Recompute each layer's insides in the backward pass (training, attribution).
         body = jax.checkpoint(body, policy=_REMAT_POLICIES[remat], prevent_cse=not scan)
-    xs = (state, is_local, cache_kv, prefix_kv)
+    xs = (state, is_local, cache_kv, prefix_kv, probes)
     if scan:
         x, (hidden, new_kv) = jax.lax.scan(body, x, xs)
         return x, hidden, new_kv

@@ -15,6 +15,7 @@ import numpy as np
 from flax import nnx, struct
 
 from xling.models.config import ModelConfig, RopeScaling
+from xling.models.rules import get_rules
 
 # Large finite negative instead of -inf: a fully masked (padding) query row then
 # gets a uniform, finite softmax instead of NaN.
@@ -43,6 +44,7 @@ class Norm(nnx.Module):
     ):
         self.kind = kind or cfg.norm_type
         self.eps = cfg.norm_eps
+        self.rules = cfg.rules
         self.offset = cfg.norm_offset if self.kind == "rms" else 0.0
         init = jnp.zeros if self.offset else jnp.ones
         self.scale = nnx.Param(init(shape, cfg.weight_dtype), logical_axes=axes)
@@ -54,7 +56,8 @@ class Norm(nnx.Module):
         x32 = x.astype(jnp.float32)
         if self.kind == "layer":
             x32 = x32 - jnp.mean(x32, axis=axes, keepdims=True)
-        normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=axes, keepdims=True) + self.eps)
+        inverse = jax.lax.rsqrt(jnp.mean(x32 * x32, axis=axes, keepdims=True) + self.eps)
+        normed = x32 * get_rules(self.rules).normaliser(inverse)
         out = normed * (self.offset + self.scale[...].astype(jnp.float32))
         if self.kind == "layer":
             out = out + self.bias[...].astype(jnp.float32)
@@ -105,12 +108,23 @@ def alibi_slopes(num_heads: int) -> np.ndarray:
     return np.asarray(slopes, np.float32)
 
 
-def activation_fn(name: str):
-    return {
+def activation_fn(name: str, rules: str = "plain"):
+    """The element-wise activation, wrapped in the rule set's `elementwise` rule."""
+    fn = {
         "silu": jax.nn.silu,
         "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
         "gelu": lambda x: jax.nn.gelu(x, approximate=False),
     }[name]
+    if rules == "plain":
+        return fn
+    rule = get_rules(rules).elementwise
+    return lambda x: rule(fn, x)
+
+
+def softcap(x: jax.Array, cap: float, rules: str = "plain") -> jax.Array:
+    """tanh(x / cap) * cap (Gemma 2's attention and final-logit caps), under the rule set's
+    `elementwise` rule."""
+    return get_rules(rules).elementwise(lambda z: jnp.tanh(z / cap) * cap, x)
 
 
 class Attention(nnx.Module):
@@ -160,6 +174,7 @@ class Attention(nnx.Module):
         q = self._project(x, "q")
         if cfg.position_type == "rope":
             q = apply_rope(q, cos, sin)
+        q, keys, values = get_rules(cfg.rules).attention_inputs(q, keys, values)
         out = chunked_attention(cfg, q, keys, values, mask, kv_positions, prefix)
         out = jnp.einsum("btnh,nhd->btd", out.astype(x.dtype), self.o[...].astype(x.dtype))
         if cfg.out_bias:
@@ -239,7 +254,7 @@ def attention(cfg: ModelConfig, q, k, v, mask, kv_positions, prefix: SharedPrefi
         slopes = jnp.asarray(alibi_slopes(cfg.num_heads), dt).reshape(kh, g)
         logits = logits + slopes[None, :, :, None, None] * pos[:, None, None, None, :]
     if cfg.attn_logit_softcap:
-        logits = jnp.tanh(logits / cfg.attn_logit_softcap) * cfg.attn_logit_softcap
+        logits = softcap(logits, cfg.attn_logit_softcap, cfg.rules)
     logits = jnp.where(full_mask[:, None, None, :, :], logits, jnp.asarray(0.7 * jnp.finfo(dt).min, dt))
     probs = jax.nn.softmax(logits, axis=-1)
     if prefix is None:
@@ -257,7 +272,8 @@ class MLP(nnx.Module):
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         d, f, dt = cfg.d_model, cfg.mlp_dim, cfg.weight_dtype
-        self.act = activation_fn(cfg.activation)
+        self.act = activation_fn(cfg.activation, cfg.rules)
+        self.rules = cfg.rules
         self.gated = cfg.mlp_type == "gated"
         if self.gated:
             self.gate = _param(rngs, (d, f), ("embed", "mlp"), dt)
@@ -272,7 +288,11 @@ class MLP(nnx.Module):
         up = x @ self.up[...].astype(x.dtype)
         if self.bias:
             up = up + self.up_bias[...].astype(x.dtype)
-        h = self.act(x @ self.gate[...].astype(x.dtype)) * up if self.gated else self.act(up)
+        if self.gated:
+            rules = get_rules(self.rules)
+            h = rules.product(rules.gate(self.act(x @ self.gate[...].astype(x.dtype))) * up)
+        else:
+            h = self.act(up)
         out = h @ self.down[...].astype(x.dtype)
         if self.bias:
             out = out + self.down_bias[...].astype(x.dtype)
