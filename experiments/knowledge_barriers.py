@@ -22,7 +22,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.mesh = sharding.default_config()
     # en, mixup, {full,question,options,gt,gt_question,onewrong,threewrong}_{fr,de,es,it}, or "all".
     c.variants = "en,mixup,full_fr,full_de,full_es,full_it,question_fr,options_fr,gt_fr,gt_question_fr,onewrong_fr,threewrong_fr"
-    c.shots = "0"  # comma-separated, e.g. "0,5"
+    c.shots = "0,5"  # comma-separated; 5-shot demonstrations are scored once per subject (prefix cache)
     c.demos = (
         "en"  # with shots > 0: "en" (English demonstrations) and/or "same" (the same variant, dev split)
     )

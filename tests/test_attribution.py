@@ -157,10 +157,9 @@ def test_cp_lrp_conserves_at_every_layer_on_a_bias_free_model(family, kind):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_attnlrp_conserves_at_the_last_layer_and_leaks_only_in_softmaxes(family):
     """AttnLRP: the last residual stream explains the logit exactly (the final norm is a
-    constant); earlier layers differ by what the attention softmaxes absorb. With every
-    attention logit zero (q = 0) the softmax gradient vanishes and half of each attention
-    output's relevance (the A.v uniform rule's share for A) is dropped, so the layer totals
-    follow a hand-computable recursion instead."""
+    constant); earlier layers differ by what the attention softmaxes absorb (the half of an
+    attention output's relevance that the A.v uniform rule gives to A reaches q and k only
+    through the softmax gradient, which is not conservative)."""
     model = _biasfree(tiny_model(4, **FAMILIES[family]))
     tokens, mask = _batch()
     rel = relevance(model, tokens, mask, np.array([7, 7]), np.array([4, 9]), rules="attnlrp")

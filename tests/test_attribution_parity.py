@@ -13,7 +13,7 @@ from xling.attribution.relevance import relevance
 pytest.importorskip("torch")
 if importlib.util.find_spec("lxt") is None:  # not importorskip: LXT's __init__ needs torchvision
     pytest.skip("lxt is not installed (make setup installs lxt==2.1)", allow_module_level=True)
-from xling.attribution import lxt_reference  # noqa: E402
+from xling.attribution import lxt_reference
 
 PROMPTS = [
     "The capital of France is Paris, and the capital of Germany is",
@@ -47,7 +47,7 @@ def _compare(model, hf_model, family, tokenizer):
 
 @pytest.mark.slow
 def test_gemma3_270m_matches_lxt(gemma, hf_gemma):
-    err, totals, value = _compare(gemma.model, hf_gemma[0], "gemma3", gemma.tokenizer)
+    _, totals, value = _compare(gemma.model, hf_gemma[0], "gemma3", gemma.tokenizer)
     # The last residual stream conserves the logit (the final norm is a constant).
     np.testing.assert_allclose(totals[-1], value, rtol=1e-5)
 
@@ -63,5 +63,5 @@ def test_smollm2_matches_lxt():
     hf = AutoModelForCausalLM.from_pretrained(
         str(smol.path.parent), gguf_file=smol.path.name, dtype=torch.float32
     ).eval()
-    err, totals, value = _compare(smol.model, hf, "llama", smol.tokenizer)
+    _, totals, value = _compare(smol.model, hf, "llama", smol.tokenizer)
     np.testing.assert_allclose(totals[-1], value, rtol=1e-5)
