@@ -29,11 +29,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-# xling family -> (transformers modeling module, LXT patch-map module)
-FAMILIES = {
-    "gemma3": ("transformers.models.gemma3.modeling_gemma3", "lxt.efficient.models.gemma3"),
-    "llama": ("transformers.models.llama.modeling_llama", "lxt.efficient.models.llama"),
-}
+# xling family -> LXT's patch-map module (it imports the transformers modeling module)
+FAMILIES = {"gemma3": "lxt.efficient.models.gemma3", "llama": "lxt.efficient.models.llama"}
 
 
 def _lxt(name: str):
@@ -58,10 +55,8 @@ def patched(family: str) -> Iterator[None]:
     """LXT's AttnLRP patches on transformers' `family` classes, undone on exit."""
     if family not in FAMILIES:
         raise ValueError(f"no LXT reference for family {family!r} (have: {', '.join(FAMILIES)})")
-    hf_name, lxt_name = FAMILIES[family]
-    hf = importlib.import_module(hf_name)
     patches = _lxt("lxt.efficient.patches")
-    patch_map = _lxt(lxt_name).attnLRP
+    patch_map = _lxt(FAMILIES[family]).attnLRP
     saved: list[tuple[object, str, object]] = []
     for target, patch in patch_map.items():
         if isinstance(target, types.ModuleType):  # patch_attention: see the module docstring
