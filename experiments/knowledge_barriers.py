@@ -22,13 +22,18 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.mesh = sharding.default_config()
     # en, mixup, {full,question,options,gt,gt_question,onewrong,threewrong}_{fr,de,es,it}, or "all".
     c.variants = "en,mixup,full_fr,full_de,full_es,full_it,question_fr,options_fr,gt_fr,gt_question_fr,onewrong_fr,threewrong_fr"
-    c.shots = "0,5"  # comma-separated; 5-shot demonstrations are scored once per subject (prefix cache)
+    c.shots = "0"  # comma-separated, e.g. "0,5" (5-shot demonstrations are prefilled once per subject)
     c.demos = (
         "en"  # with shots > 0: "en" (English demonstrations) and/or "same" (the same variant, dev split)
     )
     c.mitigations = "none"  # none, instruct0, instruct1 (the reference's instructions), translate (generated)
     c.option_ids = "ABCD"  # or "1234", "abcd"
     c.letter_token = "reference"  # "reference": last id of tokenizer("A"); "space": the token of " A"
+    # "letter": the reference's scoring (letter logits after the lettered options). "cloze": each
+    # option's text scored after the question (log-likelihood per character, OLMES); models under
+    # ~1B parameters answer the lettered format at chance with a letter bias, cloze still reads
+    # what they know. Comma-separated for both.
+    c.scoring = "letter,cloze"
     c.max_new_tokens = 256  # translate-then-answer
     c.batch_size = 16
     c.num_questions = 0  # per subject, the first N test questions (0 = all)

@@ -223,5 +223,17 @@ def test_bad_input():
         relevance(model, tokens, mask, np.array([3]), np.array([1]), kind="prob")
     with pytest.raises(ValueError, match="unknown rule set 'lrp'; known: plain, attnlrp, cp_lrp"):
         relevance(model, tokens, mask, np.array([3]), np.array([1]), rules="lrp")
-    with pytest.raises(AttributionError, match=r"target ids must be in \[0, 97\)"):
+    with pytest.raises(AttributionError, match=r"target ids must be in \[-1, 97\) for kind 'logit'"):
         relevance(model, tokens, mask, np.array([3]), np.array([97]))
+    with pytest.raises(AttributionError, match=r"must be in \[0, 97\) for kind 'logprob'"):
+        relevance(model, tokens, mask, np.array([2]), np.array([-1]), kind="logprob")
+
+
+def test_id_minus_one_explains_the_top_token():
+    model = tiny_model(9)
+    tokens = np.array([[3, 9, 14, 27]], np.int32)
+    top = int(np.argmax(model(tokens).logits[0, 3]))
+    auto = relevance(model, tokens, None, np.array([3]), np.array([-1]))
+    given = relevance(model, tokens, None, np.array([3]), np.array([top]))
+    assert int(auto.ids[0, 0]) == top
+    np.testing.assert_array_equal(auto.relevance, given.relevance)

@@ -8,7 +8,7 @@ import pytest
 from xling.data.mmlu import MCItem
 from xling.errors import DataError
 from xling.knowledge.answers import parse_choice
-from xling.knowledge.prompts import build_prompt, header, letter_tokens
+from xling.knowledge.prompts import build_cloze_prompt, build_prompt, header, letter_tokens
 from xling.knowledge.report import summarize
 from xling.knowledge.variants import build_variant, parse_variant, variant_names
 
@@ -93,6 +93,16 @@ def test_reference_prompt(data):
         "Q1-en\nA. a1-en\nB. b1-en\nC. c1-en\nD. d1-en\nAnswer:"
     )
     assert build_prompt(it[0], ids="1234").endswith("\n1. a0-en\n2. b0-en\n3. c0-en\n4. d0-en\nAnswer:")
+
+
+def test_cloze_prompt(data):
+    english, translated = data
+    it = build_variant("en", english, translated)["astronomy"]
+    assert build_cloze_prompt(it[1], demos=[it[0]]) == (
+        "The following are multiple choice questions (with answers) about  astronomy.\n\n"
+        "Q0-en\nAnswer: b0-en\n\n"
+        "Q1-en\nAnswer:"
+    )
 
 
 @pytest.mark.slow

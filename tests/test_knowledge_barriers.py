@@ -24,6 +24,7 @@ def small_config(**fields):
     c = get_config("runlocal")
     c.num_questions, c.bootstrap, c.progress = 2, 50, False
     c.data.subjects = "astronomy"
+    c.scoring = "letter"
     return with_fields(c, **fields)
 
 
@@ -55,6 +56,26 @@ def test_outputs_exist_and_parse(finished):
     same = [r for r in records if r["demos"] == "same" and r["variant"] == "full_fr" and r["shots"] == 5]
     assert same and all("\nA. " in r["prompt"] for r in same)
     assert "| gemma3-270m | mixup | 5 | same |" in (work / "summary.md").read_text()
+
+
+def test_cloze_scores_are_each_options_loglik_per_character(tmp_path):
+    """Cloze records: the four scores equal the option texts' log-likelihoods after the
+    recorded prompt, scored one at a time without prefix sharing, per character."""
+    from xling.inference.scoring import continuation_logprobs
+    from xling.runtime import load_runtime, model_block
+
+    config = small_config(models="gemma3-270m", variants="en,mixup", shots="0,5", scoring="cloze")
+    kb.run(config, tmp_path)
+    records = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 2 * 2 * 2 and {r["scoring"] for r in records} == {"cloze"}
+    assert "| gemma3-270m | mixup | 5 | en | none | cloze |" in (tmp_path / "summary.md").read_text()
+    rt = load_runtime(model_block(config, "gemma3-270m"))
+    for r in (records[0], records[-1]):  # en 0-shot and mixup 5-shot
+        assert "\nA. " not in r["prompt"] and r["letter_probs"] is None and len(r["options"]) == 4
+        for j, option in enumerate(r["options"]):
+            (lp,) = continuation_logprobs(rt.model, rt.tokenizer, [([r["prompt"]], [" " + option])])[0]
+            assert r["option_scores"][j] == pytest.approx(float(lp.sum()) / (len(option) + 1), abs=2e-4)
+        assert r["pred"] == "ABCD"[int(np.argmax(r["option_scores"]))]
 
 
 def test_resume_and_config_change(finished, tmp_path, monkeypatch):

@@ -49,6 +49,13 @@ class Tokenizer:
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return self.tok.encode(text, add_special_tokens=add_special_tokens).ids
 
+    def encode_with_offsets(
+        self, text: str, add_special_tokens: bool = True
+    ) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids and each token's [start, end) character span in `text` (special tokens: (0, 0))."""
+        enc = self.tok.encode(text, add_special_tokens=add_special_tokens)
+        return enc.ids, [tuple(o) for o in enc.offsets]
+
     def batch(self, texts: list[str], add_special_tokens: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Left-padded ids and mask, both [B, T]: the last column is every prompt's last token."""
         rows = [e.ids for e in self.tok.encode_batch(texts, add_special_tokens=add_special_tokens)]

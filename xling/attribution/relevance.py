@@ -7,7 +7,8 @@ taken under a rule set of `xling.models.rules` ("attnlrp" by default; "plain" gi
 gradient x input; "cp_lrp" CP-LRP). The explained output of a row is a sum over its targets
 `(position, token id)`:
 
-- kind "logit": the token's logit at the position (after a final softcap, if any).
+- kind "logit": the token's logit at the position (after a final softcap, if any); id -1
+  picks the model's own top token there (the first token greedy decoding generates).
 - kind "logprob": the token's log-probability at the position, teacher-forced (the id is the
   next token). The log-softmax keeps its exact gradient (AttnLRP leaves softmaxes alone),
   so the conserved quantity is `z_id - sum_v p_v z_v` per target, reported as `explained`.
@@ -49,11 +50,12 @@ class Relevance:
     """relevance: [L + 1, B, T] float32 (layer 0 = embeddings); value: [B], the explained
     output (sum of the targets' logits or log-probabilities); explained: [B], the quantity a
     conservative rule set would conserve (the value for "logit"; for "logprob", the sum of
-    `z_id - E_p[z]`)."""
+    `z_id - E_p[z]`); ids: [B, S], the explained token ids."""
 
     relevance: jax.Array
     value: jax.Array
     explained: jax.Array
+    ids: jax.Array  # [B, S], the target ids (an id -1 replaced by the top token)
 
 
 def with_rules(model: Decoder, rules: str, remat: str | None = "full") -> Decoder:
@@ -99,7 +101,8 @@ def _relevance(graphdef, state, tokens, mask, positions, ids, kind, partitioning
             out = model(tokens, mask, probes=probes, return_logits=False, return_final=True)
             final = jnp.take_along_axis(out.final, where[..., None], axis=1)  # [B, S, D]
             logits = model.readout(final).astype(jnp.float32)  # [B, S, V]
-        picked = jnp.take_along_axis(logits, ids[..., None], axis=-1)[..., 0]
+        chosen = jnp.where(ids < 0, jnp.argmax(logits, axis=-1), ids)
+        picked = jnp.take_along_axis(logits, chosen[..., None], axis=-1)[..., 0]
         if kind == "logit":
             value = conserved = picked
         else:
@@ -109,11 +112,11 @@ def _relevance(graphdef, state, tokens, mask, positions, ids, kind, partitioning
             conserved = jax.lax.stop_gradient(picked - (p * logits).sum(-1))
         value = jnp.where(valid, value, 0.0).sum(-1)
         conserved = jnp.where(valid, conserved, 0.0).sum(-1)
-        return value.sum(), (value, conserved)
+        return value.sum(), (value, conserved, chosen)
 
     probes = jnp.zeros((cfg.num_layers + 1, b, t), jnp.float32)
-    grads, (value, conserved) = jax.grad(explained, has_aux=True)(probes)
-    return Relevance(grads, value, conserved)
+    grads, (value, conserved, chosen) = jax.grad(explained, has_aux=True)(probes)
+    return Relevance(grads, value, conserved, chosen)
 
 
 def relevance(
@@ -132,7 +135,8 @@ def relevance(
 
     tokens, mask: [B, T] (left padding allowed: mask 0 on pads). positions, ids: [B] or [B, S]
     ints, the targets of each row (position -1: no target; the row then explains nothing).
-    For kind "logprob" the id is normally tokens[row, position + 1] (teacher forcing).
+    For kind "logprob" the id is normally tokens[row, position + 1] (teacher forcing); for
+    "logit", -1 explains the top token.
     """
     tokens = np.asarray(tokens, np.int32)
     mask = np.ones(tokens.shape, bool) if mask is None else np.asarray(mask, bool)
@@ -146,7 +150,10 @@ def relevance(
         )
     check_targets(mask, positions, kind)
     vocab = model.cfg.vocab_size
-    if ids.size and (ids.min() < 0 or ids.max() >= vocab):
-        raise AttributionError(f"target ids must be in [0, {vocab}), got {int(ids.min())}..{int(ids.max())}")
+    low = -1 if kind == "logit" else 0  # -1: the top token (logits only)
+    if ids.size and (ids.min() < low or ids.max() >= vocab):
+        raise AttributionError(
+            f"target ids must be in [{low}, {vocab}) for kind {kind!r}, got {int(ids.min())}..{int(ids.max())}"
+        )
     graphdef, state = nnx.split(with_rules(model, rules, remat))
     return _relevance(graphdef, state, tokens, mask, positions, ids, kind, partitioning)

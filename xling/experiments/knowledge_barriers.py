@@ -19,7 +19,7 @@ from xling.data import mmlu
 from xling.errors import DataError
 from xling.knowledge import report
 from xling.knowledge.prompts import INSTRUCTIONS, LETTER_TOKENS, letter_tokens
-from xling.knowledge.runner import UnitSpec, run_unit
+from xling.knowledge.runner import SCORINGS, UnitSpec, run_unit
 from xling.knowledge.variants import LANGS, build_variant, parse_variant, variant_names
 from xling.registry import load_tokenizer
 from xling.runtime import check_model_config, load_runtime, make_partitioning, model_block
@@ -101,12 +101,17 @@ def plan(config: ml_collections.ConfigDict) -> Plan:
             raise DataError(f"unknown mitigation {m!r} (known: {', '.join(INSTRUCTIONS)})")
     if config.letter_token not in LETTER_TOKENS:
         raise DataError(f"config.letter_token must be one of {', '.join(LETTER_TOKENS)}")
+    scorings = parse_list(config.scoring, "config.scoring")
+    if not scorings or set(scorings) - set(SCORINGS):
+        raise DataError(f"config.scoring must name some of {', '.join(SCORINGS)}, got {config.scoring!r}")
     units = []
-    for v, k, d, m in itertools.product(variants, shots, demos, mitigations):
+    for v, k, d, m, sc in itertools.product(variants, shots, demos, mitigations, scorings):
         if k == 0 and d != demos[0]:
             continue  # without demonstrations their source does not matter
+        if m == "translate" and sc != scorings[0]:
+            continue  # generated and parsed: one unit, whatever the scoring
         units.append(UnitSpec(v, k, d, m, config.option_ids, config.letter_token, config.max_new_tokens,
-                              config.batch_size))  # fmt: skip
+                              config.batch_size, "letter" if m == "translate" else sc))  # fmt: skip
     english, translated, files = load_data(config)
     for name in models:  # a tokenizer without single-token letters fails now, not mid-run
         letter_tokens(load_tokenizer(name), config.option_ids, config.letter_token)

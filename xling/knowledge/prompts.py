@@ -60,6 +60,20 @@ def build_prompt(
     )
 
 
+def format_cloze(item: VariantItem, answer: bool = False) -> str:
+    """The cloze form (OLMES's "CF"): the question alone, the answer as option text."""
+    text = item.question + "\nAnswer:"
+    return text + f" {item.choices['ABCD'.index(item.answer)]}\n\n" if answer else text
+
+
+def build_cloze_prompt(item: VariantItem, demos: Sequence[VariantItem] = (), mitigation: str = "none") -> str:
+    """header + cloze demos + the item's question and "Answer:"; each option's text, after a
+    space, is the continuation scored."""
+    return (
+        header(item.subject, mitigation) + "".join(format_cloze(d, True) for d in demos) + format_cloze(item)
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class LetterTokens:
     ids: tuple[int, ...]

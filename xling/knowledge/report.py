@@ -12,7 +12,7 @@ import numpy as np
 from xling.metrics.stats import bootstrap_ci, bootstrap_ci_paired
 from xling.plotting.files import file_slug, save_figure
 
-_KEY = ("model", "variant", "shots", "demos", "mitigation", "option_ids")
+_KEY = ("model", "variant", "shots", "demos", "mitigation", "option_ids", "scoring")
 
 
 def _ci(values, n: int, seed: int) -> list[float]:
@@ -22,7 +22,7 @@ def _ci(values, n: int, seed: int) -> list[float]:
 def summarize(records: list[dict], *, n_resamples: int = 1000, seed: int = 0) -> dict:
     units = defaultdict(list)
     for r in records:
-        units[tuple(r[k] for k in _KEY)].append(r)
+        units[tuple(r.get(k, "letter") if k == "scoring" else r[k] for k in _KEY)].append(r)
     rows = []
     for key, rs in units.items():
         entry = dict(zip(_KEY, key, strict=True)) | {"lang": rs[0]["lang"], "n": len(rs)}
@@ -70,27 +70,30 @@ def summary_markdown(summary: dict) -> str:
         "Accuracy in % pooled over all questions (bootstrap 95% CI); drop = variant - English on the "
         "same questions, in points (paired CI). Chance is 25%.",
         "",
-        "| model | variant | shots | demos | mitigation | ids | n | accuracy | drop from en | unparsed |",
+        "| model | variant | shots | demos | mitigation | scoring | n | accuracy | drop from en | unparsed |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary["rows"]:
         lines.append(
-            f"| {r['model']} | {r['variant']} | {r['shots']} | {r['demos']} | {r['mitigation']} | {r['option_ids']} "
+            f"| {r['model']} | {r['variant']} | {r['shots']} | {r['demos']} | {r['mitigation']} | {'cloze' if r['scoring'] == 'cloze' else r['option_ids']} "
             f"| {r['n']} | {_pct(r['accuracy'])} | {_pp(r.get('drop_from_en'))} | {r['unparsed']} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def plot_accuracy(summary: dict, workdir: Path) -> list[Path]:
-    """Per model: accuracy by variant kind (rows) and language (bars), 0-shot, no mitigation."""
+    """Per model and scoring: accuracy by variant, fewest shots, no mitigation
+    (accuracy_{model}.png for letter scoring, accuracy_{model}_cloze.png)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     written = []
-    for model in dict.fromkeys(r["model"] for r in summary["rows"]):
-        mine = [r for r in summary["rows"] if r["model"] == model and r["mitigation"] == "none"]
+    keys = dict.fromkeys((r["model"], r["scoring"]) for r in summary["rows"])
+    for model, scoring in keys:
+        mine = [r for r in summary["rows"] if r["model"] == model and r["mitigation"] == "none"
+                and r["scoring"] == scoring]  # fmt: skip
         if not mine:
             continue
         shots = min(r["shots"] for r in mine)
@@ -106,6 +109,7 @@ def plot_accuracy(summary: dict, workdir: Path) -> list[Path]:
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 100)
         ax.tick_params(axis="x", rotation=90, labelsize=7)
-        ax.set_title(f"{model}, {shots}-shot", fontsize=9)
-        written.append(save_figure(fig, workdir / f"accuracy_{file_slug(model)}.png"))
+        ax.set_title(f"{model}, {shots}-shot, {scoring} scoring", fontsize=9)
+        suffix = "" if scoring == "letter" else f"_{scoring}"
+        written.append(save_figure(fig, workdir / f"accuracy_{file_slug(model)}{suffix}.png"))
     return written

@@ -5,6 +5,13 @@ and parsed.
 Letter scoring reads the last position's logits at the four letter tokens, softmax over the
 four, argmax (the reference's rule). Questions of one subject share the header and the
 demonstrations, prefilled once per subject (`choice_logits`).
+
+Cloze scoring (not the reference's; OLMES's "cloze formulation", Gu et al. 2024) shows the
+question without options and scores each option's text as the continuation of "Answer:", by
+its log-likelihood per character (OLMES's normalisation), argmax. Models below about a billion
+parameters answer the lettered format at chance, with a strong letter bias, while cloze
+scoring still reads their knowledge; records keep the four option texts (`options`) and
+scores (`option_scores`), and no `letter_probs`.
 """
 
 from __future__ import annotations
@@ -16,11 +23,13 @@ import numpy as np
 
 from xling.errors import DataError
 from xling.inference.batching import generate_many
-from xling.inference.scoring import choice_logits
+from xling.inference.scoring import choice_logits, continuation_logprobs
 from xling.knowledge.answers import parse_choice
-from xling.knowledge.prompts import build_prompt, format_item, header, letter_tokens
+from xling.knowledge.prompts import build_cloze_prompt, build_prompt, format_item, header, letter_tokens
 from xling.knowledge.variants import VariantItem
 from xling.runtime import Runtime
+
+SCORINGS = ("letter", "cloze")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,18 +42,24 @@ class UnitSpec:
     letter_token: str = "reference"
     max_new_tokens: int = 256  # translate-then-answer only
     batch_size: int = 16
+    scoring: str = "letter"  # "letter" (the reference) or "cloze" (option texts; not with translate)
 
     def __post_init__(self) -> None:
         if self.shots < 0:
             raise DataError(f"shots must be >= 0, got {self.shots}")
         if self.demos not in ("en", "same"):
             raise DataError(f"demos must be 'en' or 'same', got {self.demos!r}")
+        if self.scoring not in SCORINGS:
+            raise DataError(f"scoring must be one of {', '.join(SCORINGS)}, got {self.scoring!r}")
+        if self.scoring == "cloze" and self.mitigation == "translate":
+            raise DataError("translate-then-answer is generated and parsed; cloze scoring does not apply")
         if len(self.option_ids) != 4 or len(set(self.option_ids)) != 4:
             raise DataError(f"option_ids must be 4 distinct characters, got {self.option_ids!r}")
 
     @property
     def name(self) -> str:
-        return f"{self.variant}__{self.shots}shot-{self.demos}__{self.mitigation}__{self.option_ids}"
+        ids = "cloze" if self.scoring == "cloze" else self.option_ids
+        return f"{self.variant}__{self.shots}shot-{self.demos}__{self.mitigation}__{ids}"
 
 
 def _lang_of(variant: str) -> str:
@@ -65,6 +80,11 @@ def run_unit(
     the English demonstrations (shown translated) and `options_by_lang` ({lang: {subject:
     [four options per row]}}) for the answer parser."""
     subjects = sorted(test)
+    base = {"model": model_name, "variant": spec.variant, "lang": _lang_of(spec.variant), "shots": spec.shots,
+            "demos": spec.demos, "mitigation": spec.mitigation, "option_ids": spec.option_ids,
+            "scoring": spec.scoring}  # fmt: skip
+    if spec.scoring == "cloze":
+        return _cloze(rt, spec, test, demos, base, progress)
     prompts = {
         s: [
             build_prompt(item, demos.get(s, [])[: spec.shots], spec.mitigation, spec.option_ids)
@@ -72,8 +92,6 @@ def run_unit(
         ]
         for s in subjects
     }
-    base = {"model": model_name, "variant": spec.variant, "lang": _lang_of(spec.variant), "shots": spec.shots,
-            "demos": spec.demos, "mitigation": spec.mitigation, "option_ids": spec.option_ids}  # fmt: skip
     if spec.mitigation == "translate":
         return _translate_then_answer(
             rt, spec, test, demos, english_demos or {}, options_by_lang or {}, base, progress
@@ -96,6 +114,49 @@ def run_unit(
                     "langs": list(item.langs),
                     "letter_probs": [round(float(x), 6) for x in p],
                     "letter_tokens": list(letters.pieces),
+                    "pred": pred,
+                    "answer": item.answer,
+                    "correct": pred == item.answer,
+                }
+            )
+        progress(len(test[s]))
+    return records
+
+
+def _cloze(rt, spec: UnitSpec, test, demos, base: dict, progress) -> list[dict]:
+    """Cloze scoring, four continuations per item. With demonstrations, one prompt group per
+    subject (the shared prefix: header and demos, prefilled once); without, one group per
+    item (the shared prefix: header and question, so each row runs only its option)."""
+    subjects = sorted(test)
+    groups, prompts = [], {}
+    for s in subjects:
+        prompts[s] = [
+            build_cloze_prompt(item, demos.get(s, [])[: spec.shots], spec.mitigation) for item in test[s]
+        ]
+        items = [(p, [" " + c for c in item.choices]) for p, item in zip(prompts[s], test[s], strict=True)]
+        if spec.shots:
+            groups.append(([p for p, _ in items for _ in range(4)], [c for _, cs in items for c in cs]))
+        else:
+            groups += [([p] * 4, cs) for p, cs in items]
+    scored = continuation_logprobs(rt.model, rt.tokenizer, groups, partitioning=rt.partitioning)
+    if not spec.shots:  # back to one list of 4 * n rows per subject
+        it = iter(scored)
+        scored = [[row for _ in test[s] for row in next(it)] for s in subjects]
+    records = []
+    for s, rows in zip(subjects, scored, strict=True):
+        for k, (item, prompt) in enumerate(zip(test[s], prompts[s], strict=True)):
+            scores = [float(rows[4 * k + j].sum()) / max(len(item.choices[j]) + 1, 1) for j in range(4)]
+            pred = "ABCD"[int(np.argmax(scores))]
+            records.append(
+                base
+                | {
+                    "subject": s,
+                    "id": item.id,
+                    "prompt": prompt,
+                    "langs": list(item.langs),
+                    "letter_probs": None,
+                    "options": list(item.choices),  # the scored texts (each after "Answer:" and a space)
+                    "option_scores": [round(x, 6) for x in scores],
                     "pred": pred,
                     "answer": item.answer,
                     "correct": pred == item.answer,
