@@ -23,7 +23,7 @@ import time
 import jax
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
-from test_memory_analysis import NO_HOIST, llama3_8b, lower_forward, lower_train_step, memory
+from test_memory_analysis import NO_HOIST, llama3_8b, lower_forward, lower_relevance, lower_train_step, memory
 
 CASES = (
     ("forward B=8 T=4096, logits at last position", lambda: lower_forward(llama3_8b(), 8, 4096, "last")),
@@ -35,6 +35,10 @@ CASES = (
     *(
         (f"value_and_grad B=1 T=2048, remat={r}", lambda r=r: lower_train_step(llama3_8b(remat=r), 1, 2048))
         for r in ("none", "full", "dots")
+    ),
+    *(
+        (f"AttnLRP relevance B=1 T=2048, remat={r}", lambda r=r: lower_relevance(llama3_8b(remat=r), 1, 2048))
+        for r in ("none", "full")
     ),
 )
 
