@@ -25,6 +25,7 @@ _MODEL = flags.DEFINE_string("model", "gemma3-270m", "registry name (family gemm
 _B = flags.DEFINE_integer("batch", 8, "prompts")
 _T = flags.DEFINE_integer("length", 256, "tokens per prompt")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "timed runs of each (the median is reported)")
+_REMAT = flags.DEFINE_string("remat", "full", "xling's per-layer rematerialisation: full, dots or none")
 
 
 def _rows(tokenizer, batch: int, length: int) -> np.ndarray:
@@ -64,7 +65,7 @@ def main(_):
     pos = np.full(b, t - 1)
 
     def ours():
-        r = relevance(m.model, ids, None, pos, np.full(b, -1))
+        r = relevance(m.model, ids, None, pos, np.full(b, -1), remat=_REMAT.value)
         jax.block_until_ready(r.relevance)
         return r
 
@@ -87,14 +88,14 @@ def main(_):
     assert np.array_equal(np.asarray(first.relevance), rel)
     print(f"{_MODEL.value}, B={b}, T={t}, fp32, {os.cpu_count()} CPU cores ({platform.machine()}), "
           f"jax {jax.__version__}, torch {torch.__version__}")  # fmt: skip
-    print(f"xling: {warm:.2f} s warm (median of {_REPEATS.value}), {cold:.2f} s cold (compile included)")
+    print(f"xling (remat={_REMAT.value}): {warm:.2f} s warm (median of {_REPEATS.value}), {cold:.2f} s cold (compile included)")
     print(f"LXT:   {lxt_time:.2f} s (median of {_REPEATS.value})")
     print(f"ratio (LXT / xling warm): {lxt_time / warm:.2f}x; cold: {lxt_time / cold:.2f}x")
     print(f"max per-layer |xling - LXT| / max |R|: {err:.2e}; logits max |diff| "
           f"{np.abs(np.asarray(res.value) - ref_logits).max():.2e}")  # fmt: skip
     print(f"conservation |sum R - logit| / |logit|: last layer max {devl.max():.2e}, "
           f"embeddings median {np.median(dev0):.3f}")  # fmt: skip
-    print(f"\n| {_MODEL.value} | {b} x {t} | {warm:.2f} s | {cold:.2f} s | {lxt_time:.2f} s | "
+    print(f"\n| {_MODEL.value} | {b} x {t} | {_REMAT.value} | {warm:.2f} s | {cold:.2f} s | {lxt_time:.2f} s | "
           f"**{lxt_time / warm:.2f}x** | {err:.1e} |")  # fmt: skip
 
 
