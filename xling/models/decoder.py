@@ -187,6 +187,7 @@ class Decoder(nnx.Module):
         return_logits: bool | str = True,
         return_final: bool = False,
         probes: jax.Array | None = None,
+        segment_ids: jax.Array | None = None,
     ) -> DecoderOutput:
         """tokens, attention_mask: [B, T] (left padding: mask 0 on the pads).
 
@@ -201,6 +202,9 @@ class Decoder(nnx.Module):
         return_final: also return the last block's output (before the final norm).
         probes: [L + 1, B, T] zeros; their gradient is each residual stream's relevance
         `sum_d h * grad` (`rules.relevance_tap`; see xling.attribution).
+        segment_ids: [B, T] ints for packed rows (training): a token attends only to earlier
+        tokens of its own segment, and positions restart at 0 in each segment; not with a
+        cache or prefix.
         """
         cfg = self.cfg
         b, t = tokens.shape
@@ -218,7 +222,11 @@ class Decoder(nnx.Module):
             offset = offset + jnp.repeat(per_group, b // prefix.valid.shape[0])
         if cache is not None:
             offset = offset + cache.valid.sum(-1).astype(jnp.int32)
-        if positions is None:
+        if segment_ids is not None and (cache is not None or prefix is not None):
+            raise ValueError("segment_ids (packed rows) cannot be combined with a cache or prefix")
+        if positions is None and segment_ids is not None:
+            positions = segment_positions(segment_ids)
+        elif positions is None:
             positions = offset[:, None] + jnp.cumsum(attention_mask, axis=-1) - 1
             positions = jnp.maximum(positions, 0)
         positions = positions.astype(jnp.int32)
@@ -232,6 +240,8 @@ class Decoder(nnx.Module):
 
         kv_slots = jnp.arange(kv_valid.shape[1])
         causal = (kv_slots[None, :] <= q_slots[:, None])[None] & kv_valid[:, None, :]
+        if segment_ids is not None:
+            causal = causal & (segment_ids[:, :, None] == segment_ids[:, None, :])
         masks = {False: causal, True: causal}
         tables = {False: rope_tables(positions, cfg.head_dim, cfg.rope_theta, cfg.rope_scaling)}
         tables[True] = tables[False]
@@ -297,6 +307,18 @@ class Decoder(nnx.Module):
         b, t = tokens.shape
         cache = KVCache.empty(self.cfg, b, t if size is None else size)
         return self(tokens, attention_mask, cache=cache, return_logits=False).cache
+
+
+def segment_positions(segment_ids: jax.Array) -> jax.Array:
+    """[B, T] position of each token within its run of equal segment ids (0 at the run's
+    first token). Packed rows put padding in a segment of its own (id 0, masked)."""
+    t = segment_ids.shape[1]
+    idx = jnp.arange(t)[None, :]
+    start = jnp.concatenate(
+        [jnp.ones_like(segment_ids[:, :1], bool), segment_ids[:, 1:] != segment_ids[:, :-1]], axis=1
+    )
+    first = jax.lax.cummax(jnp.where(start, idx, 0), axis=1)
+    return (idx - first).astype(jnp.int32)
 
 
 def _in_window(q_positions: jax.Array, kv_positions: jax.Array, window: int) -> jax.Array:

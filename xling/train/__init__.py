@@ -1,0 +1,1 @@
+"""Training: the causal-LM loss, optimizers, the jitted (sharded) train step."""
