@@ -29,7 +29,7 @@ def _setup(seed=0, **opt):
 
 
 def test_loss_falls_on_a_repeated_batch():
-    graphdef, state, step = _setup(learning_rate=1e-2)
+    _, state, step = _setup(learning_rate=1e-2)
     batch = stack([Batch.from_rows(_rows(8), 12)])
     losses = []
     for _ in range(30):
@@ -41,7 +41,7 @@ def test_loss_falls_on_a_repeated_batch():
 
 def test_accumulation_4x2_equals_one_batch_of_8():
     rows = _rows(8)
-    graphdef, s1, step = _setup(1)
+    _, s1, step = _setup(1)
     _, s2, _ = _setup(1)
     one = stack([Batch.from_rows(rows, 12)])
     four = stack([Batch.from_rows(rows[i : i + 2], 12) for i in range(0, 8, 2)])
@@ -59,9 +59,9 @@ def test_packed_rows_equal_separate_rows():
     loss and count as the two documents in rows of their own."""
     model = tiny_model(2)
     a, b = [5, 7, 9, 11, 13], [17, 19, 23, 29]
-    tokens = np.array([a + b + [0, 0, 0]], np.int32)
+    tokens = np.array([[*a, *b, 0, 0, 0]], np.int32)
     seg = np.array([[1] * 5 + [2] * 4 + [0] * 3], np.int32)
-    targets = np.array([a[1:] + [0] + b[1:] + [0, 0, 0, 0]], np.int32)
+    targets = np.array([[*a[1:], 0, *b[1:], 0, 0, 0, 0]], np.int32)
     mask = np.array([[1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 0]], np.float32)  # no cross-document target
     packed = loss_sum(model, Batch(tokens, targets, mask, seg))
     separate = loss_sum(model, Batch.from_rows([a, b], 12))
