@@ -132,3 +132,40 @@ def test_sharded_step_on_8_devices_equals_one_device(tmp_path):
         assert r["embed_shard"] == [96 // tensor, 32 // fsdp], (mesh, r["embed_shard"])
         if fsdp > 1:
             assert any("fsdp" in s for s in r["moment_shards"]), (mesh, r["moment_shards"])
+
+
+def _data(step: int):
+    """A deterministic batch per step (what a resumed run must see again)."""
+    rng = np.random.default_rng(step)
+    rows = [list(rng.integers(3, 97, rng.integers(4, 11))) for _ in range(4)]
+    return stack([Batch.from_rows(rows, 12)])
+
+
+def test_resume_after_a_kill_gives_the_same_losses(tmp_path):
+    from xling.train.loop import train
+
+    cfg = OptimizerConfig(learning_rate=5e-3, warmup_steps=2, total_steps=8)
+    _, whole = train(tiny_model(6), _data, steps=8, optimizer=cfg, workdir=tmp_path / "a", checkpoint_every=3)
+    # Interrupted after 5 steps (the last checkpoint is at 3), then run again to the end.
+    train(
+        tiny_model(6), _data, steps=8, optimizer=cfg, workdir=tmp_path / "b", checkpoint_every=3, stop_after=5
+    )
+    assert sorted(p.name for p in (tmp_path / "b" / "checkpoints").iterdir() if p.name.isdigit()) == ["3"]
+    _, resumed = train(
+        tiny_model(6), _data, steps=8, optimizer=cfg, workdir=tmp_path / "b", checkpoint_every=3
+    )
+    assert [r["step"] for r in resumed] == list(range(1, 9))
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in whole]  # exactly
+    text = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
+    assert text[0] == "step,loss,tokens,grad_norm,learning_rate,seconds" and len(text) == 9
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path):
+    from xling.train.checkpoint import CheckpointError
+    from xling.train.loop import train
+
+    cfg = OptimizerConfig(learning_rate=1e-3, total_steps=2)
+    train(tiny_model(7), _data, steps=2, optimizer=cfg, workdir=tmp_path, checkpoint_every=1)
+    with pytest.raises(CheckpointError, match=r"checkpoint of another model \(num_layers 4, this model 2\)"):
+        train(tiny_model(7, num_layers=2, layer_types=("local", "global")), _data, steps=3, optimizer=cfg,
+              workdir=tmp_path)  # fmt: skip
