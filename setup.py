@@ -17,6 +17,7 @@ setup(
         "flax>=0.12.8",
         "optax>=0.2.8",
         "orbax-checkpoint>=0.12.8",
+        "grain>=0.2.18",  # training input pipelines (xling.train.data): seeded, indexed by step
         "ml-collections>=1.1.0",
         "absl-py>=2.1",
         "numpy>=2.0",

@@ -169,3 +169,35 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint of another model \(num_layers 4, this model 2\)"):
         train(tiny_model(7, num_layers=2, layer_types=("local", "global")), _data, steps=3, optimizer=cfg,
               workdir=tmp_path)  # fmt: skip
+
+
+def test_packing_by_hand_and_its_loss():
+    from xling.train.data import pack
+
+    rows = pack([[1, 5, 6, 2], [1, 7, 2], [1, 8, 9, 10, 11, 2]], 8)
+    assert len(rows) == 2
+    np.testing.assert_array_equal(rows[0]["tokens"], [1, 5, 6, 2, 1, 7, 2, 0])
+    np.testing.assert_array_equal(rows[0]["segment_ids"], [1, 1, 1, 1, 2, 2, 2, 0])
+    np.testing.assert_array_equal(rows[0]["loss_mask"], [1, 1, 1, 0, 1, 1, 0, 0])
+    np.testing.assert_array_equal(rows[0]["targets"][:6], [5, 6, 2, 0, 7, 2])
+    np.testing.assert_array_equal(rows[1]["tokens"][:6], [1, 8, 9, 10, 11, 2])
+    long = pack([list(range(3, 23))], 8)  # 20 tokens: pieces of 8, 8, 4
+    assert [int(r["segment_ids"].astype(bool).sum()) for r in long] == [8, 8, 4]
+
+
+def test_grain_batches_are_a_function_of_the_step():
+    from xling.train.data import batches, pack
+
+    docs = [[1, *range(3, 3 + k), 2] for k in range(2, 30)]
+    rows = pack(docs, 16)
+    a, b = (
+        batches(rows, batch_size=2, accumulation=2, seed=1),
+        batches(rows, batch_size=2, accumulation=2, seed=1),
+    )
+    for step in (5, 0, 17, 5):  # any order, any step: the same batch
+        x, y = a(step), b(step)
+        assert x.tokens.shape == (2, 2, 16)
+        np.testing.assert_array_equal(x.tokens, y.tokens)
+    assert not np.array_equal(a(0).tokens, batches(rows, batch_size=2, accumulation=2, seed=2)(0).tokens)
+    with pytest.raises(DataError, match=r"has 3 rows, fewer than one step's 4 \(2 x 2\)"):
+        batches(rows[:3], batch_size=2, accumulation=2)
