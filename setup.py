@@ -18,6 +18,7 @@ setup(
         "optax>=0.2.8",
         "orbax-checkpoint>=0.12.8",
         "grain>=0.2.18",  # training input pipelines (xling.train.data): seeded, indexed by step
+        "tensorboard>=2.21",  # training event files (xling.train.metrics; no TensorFlow)
         "ml-collections>=1.1.0",
         "absl-py>=2.1",
         "numpy>=2.0",

@@ -158,6 +158,13 @@ def test_resume_after_a_kill_gives_the_same_losses(tmp_path):
     assert [r["loss"] for r in resumed] == [r["loss"] for r in whole]  # exactly
     text = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
     assert text[0] == "step,loss,tokens,grad_norm,learning_rate,seconds" and len(text) == 9
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = EventAccumulator(str(tmp_path / "a" / "tensorboard"))
+    board.Reload()
+    logged = [(e.step, e.value) for e in board.Scalars("loss")]
+    assert [s for s, _ in logged] == list(range(1, 9))
+    np.testing.assert_allclose([v for _, v in logged], [r["loss"] for r in whole], rtol=1e-6)
 
 
 def test_a_checkpoint_of_another_model_is_refused(tmp_path):

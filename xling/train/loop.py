@@ -5,8 +5,9 @@ exact resume.
 (`batches(step) -> Batch` of [A, B, T]), so the position in the data is the step and a resumed
 run reads exactly the batches an uninterrupted one would (the grain pipelines of
 `xling.train.data` are indexed the same way). With a `workdir`, checkpoints go to
-`workdir/checkpoints` every `checkpoint_every` steps and at the end, and `metrics.csv` gets one
-row per step; a re-run with the same workdir restores the newest checkpoint, drops metric rows
+`workdir/checkpoints` every `checkpoint_every` steps and at the end, `metrics.csv` gets one
+row per step (written with each checkpoint) and `workdir/tensorboard` the same scalars (loss,
+tokens, tokens/s, grad_norm, learning_rate) as TensorBoard event files; a re-run with the same workdir restores the newest checkpoint, drops metric rows
 after it, and continues, so an interrupted and resumed run has the same loss curve as an
 uninterrupted one.
 """
@@ -73,12 +74,15 @@ def train(
     lr = schedule(optimizer)
     graphdef, state = init_state(model, opt)
     step_fn = make_train_step(graphdef, opt, lr, partitioning=partitioning)
-    ckpt, rows, csv_path = None, [], None
+    ckpt, rows, csv_path, board = None, [], None, None
     if workdir is not None:
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         ckpt = Checkpointer(workdir / "checkpoints", keep=keep)
         csv_path = workdir / "metrics.csv"
+        from xling.train.metrics import TensorBoardWriter
+
+        board = TensorBoardWriter(workdir / "tensorboard")
         if ckpt.latest() is not None:
             state, _extra = ckpt.restore(state, model.cfg)
             rows = _read_metrics(csv_path, int(state.step))
@@ -96,6 +100,10 @@ def train(
                          "seconds": round(time.perf_counter() - t0, 4)})  # fmt: skip
             bar.update(1)
             bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}")
+            if board is not None:
+                r = rows[-1]
+                board.write_scalars(r["step"], {k: r[k] for k in COLUMNS[1:5]}
+                                    | {"tokens_per_second": r["tokens"] / max(r["seconds"], 1e-9)})  # fmt: skip
             done = step + 1
             if ckpt is not None and (done % checkpoint_every == 0 or done == steps):
                 ckpt.save(state, model.cfg, {"data_position": done})
@@ -108,4 +116,5 @@ def train(
                 break
     if ckpt is not None:
         ckpt.close()
+        board.close()
     return state, rows
