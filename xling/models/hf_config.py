@@ -14,6 +14,7 @@ HARMLESS = frozenset({
     "architectures", "model_type", "transformers_version", "dtype", "torch_dtype", "use_cache",
     "initializer_range", "attention_dropout", "hidden_dropout", "embd_pdrop", "attn_pdrop",
     "resid_pdrop", "bos_token_id", "eos_token_id", "pad_token_id", "_name_or_path", "name_or_path",
+    "_model_name_or_path", "unk_token_id", "sep_token_id", "cls_token_id", "mask_token_id",  # tokenizer metadata
     "max_position_embeddings", "output_attentions", "output_hidden_states", "return_dict",
     "id2label", "label2id", "problem_type", "task_specific_params", "tokenizer_class",
     "_attn_implementation_autoset", "chunk_size_feed_forward",

@@ -34,7 +34,9 @@ class TrainState:
 
 def init_state(model, optimizer: optax.GradientTransformation) -> tuple[nnx.GraphDef, TrainState]:
     """The model's graph and a state at step 0 (optimizer moments shaped, and sharded, like the
-    parameters)."""
+    parameters). The state holds the model's own parameter arrays, not copies (an 8B model
+    is not held twice); a step made with `donate=True` reuses their buffers, after which the
+    original model object is unusable: read the trained model with `model_of`."""
     graphdef, params = nnx.split(model, nnx.Param)
     return graphdef, TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
 
