@@ -33,6 +33,7 @@ class AttributionSpec:
     fraction: float = 0.95  # MRD
     oracle_layer: int = 0  # the layer whose token relevance picks the oracle span
     batch_size: int = 4
+    remat: str = "full"  # per-layer rematerialisation of the backward pass: full, dots, none
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -139,7 +140,7 @@ def run_unit(
             for k, (p, t) in enumerate(b.targets):
                 pos[j, k], ids[j, k] = p + off, t
         kind = "logit" if spec.target == "first_token" else "logprob"
-        res = relevance(rt.model, tokens, mask, pos, ids, kind=kind, rules=spec.rules,
+        res = relevance(rt.model, tokens, mask, pos, ids, kind=kind, rules=spec.rules, remat=spec.remat,
                         partitioning=rt.partitioning)  # fmt: skip
         rel = np.asarray(res.relevance)
         for j, b in enumerate(batch):

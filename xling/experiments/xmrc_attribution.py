@@ -80,10 +80,14 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     if not targets or set(targets) - set(TARGETS):
         raise DataError(f"config.targets must name some of {', '.join(TARGETS)}, got {config.targets!r}")
     get_rules(config.rules)
+    if config.remat not in ("none", "full", "dots"):
+        raise DataError(f"config.remat must be none, full or dots, got {config.remat!r}")
     if isinstance(config.num_examples, bool) or config.num_examples < 0:
         raise DataError(f"config.num_examples must be an integer >= 0, got {config.num_examples!r}")
     specs = {
-        t: AttributionSpec(t, config.rules, config.mrd_fraction, config.oracle_layer, config.batch_size)
+        t: AttributionSpec(
+            t, config.rules, config.mrd_fraction, config.oracle_layer, config.batch_size, config.remat
+        )
         for t in targets
     }
     workdir = Path(workdir)
