@@ -19,8 +19,8 @@ PROMPTS = [
     "The capital of France is Paris, and the capital of Germany is",
     "Question: Which river flows through the old town of Varnholt? Answer: The",
 ]
-# Max |xling - LXT| per layer, over the layer's max |R|. Measured: Gemma 3 270M 7.5e-6,
-# SmolLM2-135M-Instruct (see the test) ; fp32 rounding through 18/30 layers of backward.
+# Max |xling - LXT| per layer, over the layer's max |R|. Measured on these prompts: Gemma 3
+# 270M 1.8e-6, SmolLM2-135M-Instruct 1.2e-6 (fp32 rounding through 18 / 30 layers of backward).
 TOLERANCE = 3e-5
 
 
