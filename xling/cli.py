@@ -78,7 +78,13 @@ def guarded(body: Callable[[], None], interrupted: str) -> None:
         if verbose():
             traceback.print_exc()
         print(f"interrupted: {interrupted}", file=sys.stderr)
-        sys.exit(130)
+        # Leave without tearing the interpreter down: an interrupt can land while XLA's
+        # threads still run a computation, and finalising Python under them can crash
+        # (a SIGSEGV at exit was seen under load). Everything worth keeping is already on
+        # disk: units and outputs are written atomically when they finish.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     except USER_ERRORS as e:
         fail(e)
 
