@@ -88,7 +88,9 @@ def main(_):
     assert np.array_equal(np.asarray(first.relevance), rel)
     print(f"{_MODEL.value}, B={b}, T={t}, fp32, {os.cpu_count()} CPU cores ({platform.machine()}), "
           f"jax {jax.__version__}, torch {torch.__version__}")  # fmt: skip
-    print(f"xling (remat={_REMAT.value}): {warm:.2f} s warm (median of {_REPEATS.value}), {cold:.2f} s cold (compile included)")
+    print(
+        f"xling (remat={_REMAT.value}): {warm:.2f} s warm (median of {_REPEATS.value}), {cold:.2f} s cold (compile included)"
+    )
     print(f"LXT:   {lxt_time:.2f} s (median of {_REPEATS.value})")
     print(f"ratio (LXT / xling warm): {lxt_time / warm:.2f}x; cold: {lxt_time / cold:.2f}x")
     print(f"max per-layer |xling - LXT| / max |R|: {err:.2e}; logits max |diff| "
