@@ -27,6 +27,24 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
 
 
+def run_on_8_devices(script: str, tmp_path, *args: str, timeout: int = 900) -> dict:
+    """Run tests/workers/{script} in a fresh process with 8 simulated CPU devices (the suite
+    keeps its one device) and return the JSON it writes to its last argument."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "result.json"
+    worker = Path(__file__).parent / "workers" / script
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, str(worker), *args, str(out)], env=env, capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
 def with_fields(config, **fields):
     """Set dotted config fields (`"generation.max_new_tokens": 8`) in place; returns config."""
     for key, value in fields.items():

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config, tiny_model
+from conftest import run_on_8_devices, tiny_config, tiny_model
 from flax import nnx
 
 from xling.attribution.relevance import AttributionError, relevance, with_rules
@@ -242,19 +242,7 @@ def test_id_minus_one_explains_the_top_token():
 def test_relevance_under_every_mesh_equals_one_device(tmp_path):
     """8 simulated devices in a subprocess (the suite keeps one): weights sharded by the
     default rules, activations constrained, relevance equal to the single-device run."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    worker = Path(__file__).parent / "workers" / "sharded_relevance.py"
-    out = tmp_path / "r.json"
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, str(worker), str(out)], env=env, capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text())
+    result = run_on_8_devices("sharded_relevance.py", tmp_path, timeout=600)
     assert set(result) == {"8x1x1", "2x2x2", "1x4x2", "2x1x4"}
     for mesh, r in result.items():
         assert r["relevance_err"] < 1e-5 and r["value_err"] < 1e-5 and r["same_ids"], (mesh, r)

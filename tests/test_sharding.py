@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 import transformers as tf
+from conftest import run_on_8_devices
 
 from xling.sharding import (
     DEFAULT_RULES,
@@ -34,12 +35,7 @@ RTOL = 1e-5
 
 
 def run_worker(model: str, tmp_path) -> dict:
-    out = tmp_path / "result.json"
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, str(WORKER), model, str(out)], env=env, capture_output=True,
-                          text=True, timeout=900)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(out.read_text())
+    return run_on_8_devices(WORKER.name, tmp_path, model)
 
 
 def tiny_hf(tmp_path, config) -> str:

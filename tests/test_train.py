@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
-from conftest import tiny_model
+from conftest import run_on_8_devices, tiny_model
 
 from xling.errors import DataError
 from xling.train.loss import Batch, loss_sum, token_nll
@@ -112,19 +112,7 @@ def test_sharded_step_on_8_devices_equals_one_device(tmp_path):
     the single-device losses and parameters, with the optimizer moments sharded like the
     parameters. Tolerance: Adam's first updates are ~lr * sign(g), so components whose
     gradient is near zero amplify reduction-order rounding; 1e-4 is 1% of one step (lr 1e-2)."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    worker = Path(__file__).parent / "workers" / "sharded_train.py"
-    out = tmp_path / "r.json"
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, str(worker), str(out)], env=env, capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text())
+    result = run_on_8_devices("sharded_train.py", tmp_path, timeout=600)
     for mesh, r in result.items():
         assert r["loss_err"] < 1e-5 and r["param_err"] < 1e-4, (mesh, r)
         fsdp = int(mesh.split("x")[1])

@@ -21,6 +21,7 @@ import numpy as np
 from xling.attribution import mechanism as mech
 from xling.attribution.relevance import relevance
 from xling.errors import DataError
+from xling.inference.scoring import bucket
 from xling.metrics.qa import best_scores
 
 TARGETS = ("first_token", "gold")
@@ -75,10 +76,6 @@ def prepare(tokenizer, record: dict, target: str) -> _Item:
     return _Item(record, full, offsets, layout, n, [(n - 1 + k, full[n + k]) for k in range(len(answer))])
 
 
-def _width(n: int) -> int:
-    return max(32, -(-n // 32) * 32)  # few shapes, few compilations
-
-
 def analyse(item: _Item, rel: np.ndarray, value: float, explained: float, top: int, spec, lang: str) -> dict:
     """The record of one example from its relevance [L + 1, len(item.ids)]."""
     r = item.record
@@ -128,7 +125,7 @@ def run_unit(
     for start in range(0, len(order), spec.batch_size):
         batch = [items[i] for i in order[start : start + spec.batch_size]]
         rows = batch + [batch[-1]] * (spec.batch_size - len(batch))  # one shape for every batch
-        width = _width(max(len(b.ids) for b in rows))
+        width = bucket(max(len(b.ids) for b in rows), 32)  # few shapes, few compilations
         s = max(len(b.targets) for b in rows)
         tokens = np.full((len(rows), width), pad, np.int32)
         mask = np.zeros((len(rows), width), bool)

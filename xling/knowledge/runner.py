@@ -104,23 +104,16 @@ def run_unit(
     for s, group in zip(subjects, logits, strict=True):
         probs = _softmax(np.asarray(group, np.float64))
         for item, prompt, p in zip(test[s], prompts[s], probs, strict=True):
-            pred = "ABCD"[int(np.argmax(p))]
-            records.append(
-                base
-                | {
-                    "subject": s,
-                    "id": item.id,
-                    "prompt": prompt,
-                    "langs": list(item.langs),
-                    "letter_probs": [round(float(x), 6) for x in p],
-                    "letter_tokens": list(letters.pieces),
-                    "pred": pred,
-                    "answer": item.answer,
-                    "correct": pred == item.answer,
-                }
-            )
+            scores = {"letter_probs": [round(float(x), 6) for x in p], "letter_tokens": list(letters.pieces)}
+            records.append(_scored(base, s, item, prompt, "ABCD"[int(np.argmax(p))], scores))
         progress(len(test[s]))
     return records
+
+
+def _scored(base: dict, subject: str, item: VariantItem, prompt: str, pred: str, scores: dict) -> dict:
+    """The record of one scored item (letter or cloze: `scores` holds the method's fields)."""
+    return base | {"subject": subject, "id": item.id, "prompt": prompt, "langs": list(item.langs), **scores,
+                   "pred": pred, "answer": item.answer, "correct": pred == item.answer}  # fmt: skip
 
 
 def _cloze(rt, spec: UnitSpec, test, demos, base: dict, progress) -> list[dict]:
@@ -146,22 +139,13 @@ def _cloze(rt, spec: UnitSpec, test, demos, base: dict, progress) -> list[dict]:
     for s, rows in zip(subjects, scored, strict=True):
         for k, (item, prompt) in enumerate(zip(test[s], prompts[s], strict=True)):
             scores = [float(rows[4 * k + j].sum()) / max(len(item.choices[j]) + 1, 1) for j in range(4)]
-            pred = "ABCD"[int(np.argmax(scores))]
-            records.append(
-                base
-                | {
-                    "subject": s,
-                    "id": item.id,
-                    "prompt": prompt,
-                    "langs": list(item.langs),
-                    "letter_probs": None,
-                    "options": list(item.choices),  # the scored texts (each after "Answer:" and a space)
-                    "option_scores": [round(x, 6) for x in scores],
-                    "pred": pred,
-                    "answer": item.answer,
-                    "correct": pred == item.answer,
-                }
-            )
+            # options: the scored texts (each after "Answer:" and a space)
+            fields = {
+                "letter_probs": None,
+                "options": list(item.choices),
+                "option_scores": [round(x, 6) for x in scores],
+            }
+            records.append(_scored(base, s, item, prompt, "ABCD"[int(np.argmax(scores))], fields))
         progress(len(test[s]))
     return records
 

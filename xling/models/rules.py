@@ -64,10 +64,7 @@ class GradRules:
 
 def scale_gradient(x: Array, factor: float) -> Array:
     """x in the forward pass; the incoming gradient divided by `factor` in the backward."""
-    return _scaled(x, float(factor))
 
-
-def _scaled(x: Array, factor: float) -> Array:
     @jax.custom_vjp
     def f(x):
         return x

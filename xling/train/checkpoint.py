@@ -9,7 +9,6 @@ before any array is read.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import jax
@@ -68,7 +67,7 @@ class Checkpointer:
         restored = self._manager.restore(
             step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
         ).state
-        return dataclasses.replace(restored), {k: v for k, v in meta.items() if k != "model"}
+        return restored, {k: v for k, v in meta.items() if k != "model"}
 
     def wait(self) -> None:
         self._manager.wait_until_finished()

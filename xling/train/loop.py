@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -89,8 +90,6 @@ def train(
             log.info("resumed from step %d", int(state.step))
     start = int(state.step)
     done_here = 0
-    import time
-
     with tqdm(total=steps, initial=start, desc="train", unit="step", disable=not progress) as bar:
         for step in range(start, steps):
             t0 = time.perf_counter()
