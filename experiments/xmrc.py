@@ -39,6 +39,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.data.xquad = ""  # "" = the shipped set (xling/data/xmrc); or a directory of xquad.{lang}.json
     c.data.mlqa = ""  # a directory of MLQA files (instead of XQuAD)
     c.data.mlqa_split = "test"
+    # A file of question ids (one a line) left out of every pair: e.g. the training questions of
+    # an instruction-tuning run (experiments/instruction_tune.py writes train_ids.txt).
+    c.data.exclude_ids = ""
 
     c.prompt = ml_collections.ConfigDict()
     c.prompt.format = "auto"  # auto: the chat template if the checkpoint has one, else the plain template

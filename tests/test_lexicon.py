@@ -7,9 +7,9 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from xling.data.lexicon_formats import detect_format, load_lexicon
 
 from xling.data.lexicon import Concept, Lexicon, merge_lexicons
+from xling.data.lexicon_formats import detect_format, load_lexicon
 from xling.errors import DataError
 
 LATENT_HEADER = (

@@ -238,3 +238,38 @@ def test_export_round_trip_in_transformers_and_xling(tmp_path):
     np.testing.assert_array_equal(back.model(np.array([ids])).logits, ours.logits)
     with pytest.raises(XlingError, match="exists and is not empty"):
         export_hf(trained, m.tokenizer, m.path, out)
+
+
+@pytest.mark.slow
+def test_evaluation_hook_runs_an_experiment_on_the_current_weights(tmp_path):
+    """Every N steps the hook exports the weights and runs a real experiment (knowledge
+    barriers, one question) on them; a resumed run does not evaluate a finished step again."""
+    import json
+    import runpy
+    from pathlib import Path
+
+    import xling
+    from xling.train.data import batches, pack, tokenize_documents
+    from xling.train.hooks import experiment_hook
+    from xling.train.loop import train
+
+    m = xling.load("smollm2-135m-instruct")
+    config = Path(__file__).resolve().parents[1] / "experiments" / "knowledge_barriers.py"
+    kb = runpy.run_path(str(config))["get_config"]("runlocal")
+    kb.models, kb.variants, kb.num_questions, kb.scoring = "ignored", "en", 1, "letter"
+    kb.data.subjects, kb.progress, kb.bootstrap = "astronomy", False, 20
+    hook = experiment_hook(kb, tmp_path / "eval", m.tokenizer, m.path)
+    texts = ["The astronomer counted the moons of Jupiter.", "Les étoiles brillent la nuit."] * 2
+    rows = pack(tokenize_documents(m.tokenizer, texts), 16, m.tokenizer.pad_id or 0)
+    opt = OptimizerConfig(learning_rate=1e-3, total_steps=2)
+    train(m.model, batches(rows, batch_size=2), steps=2, optimizer=opt, workdir=tmp_path / "run",
+          hooks=[(1, hook)], checkpoint_every=1)  # fmt: skip
+    probs = []
+    for step in (1, 2):
+        run = tmp_path / "eval" / f"step_{step}" / "run"
+        assert json.loads((run / "config.json").read_text())["models"] == str(run.parent / "model")
+        probs.append(json.loads((run / "results.jsonl").read_text().splitlines()[0])["letter_probs"])
+    assert probs[0] != probs[1]  # the second step's weights are not the first's
+    stamp = (tmp_path / "eval" / "step_2" / "run" / "summary.json").stat().st_mtime_ns
+    hook(2, None)  # finished: skipped without touching the model
+    assert (tmp_path / "eval" / "step_2" / "run" / "summary.json").stat().st_mtime_ns == stamp

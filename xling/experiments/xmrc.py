@@ -36,6 +36,17 @@ class Plan:
     prompts: PromptSpec
     generation: GenerationSpec
     inputs: dict[str, str]
+    excluded: frozenset[str] = frozenset()
+
+
+def excluded_ids(path: str) -> frozenset[str]:
+    """The ids in `path` (one a line; "" = none)."""
+    if not path:
+        return frozenset()
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"config.data.exclude_ids: no file at {p}")
+    return frozenset(x.strip() for x in p.read_text(encoding="utf-8").splitlines() if x.strip())
 
 
 def _int(config, field: str, low: int) -> int:
@@ -69,7 +80,11 @@ def plan(config: ml_collections.ConfigDict) -> Plan:
     gen = config.generation.to_dict()
     generation = GenerationSpec(**{**gen, "stop": tuple(gen["stop"]), "stages": tuple(gen["stages"])})
     formats = {name: prompts.resolve(load_tokenizer(name), name) for name in models}
-    return Plan(models, formats, settings, data, prompts, generation, input_digests({"data": data.files()}))
+    excluded = excluded_ids(config.data.get("exclude_ids", ""))
+    files = data.files() + ([Path(config.data.exclude_ids).expanduser()] if excluded else [])
+    return Plan(
+        models, formats, settings, data, prompts, generation, input_digests({"data": files}), excluded
+    )
 
 
 def unit_name(model: str, setting: str) -> str:
@@ -79,7 +94,9 @@ def unit_name(model: str, setting: str) -> str:
 def unit_examples(p: Plan, setting: str, num_questions: int, seed: int) -> list:
     examples = []
     for c, q in p.settings[setting]:
-        pair = p.data.pair(c, q)
+        pair = [e for e in p.data.pair(c, q) if e.id not in p.excluded]
+        if not pair:
+            raise DataError(f"pair {c}-{q}: every question is excluded (config.data.exclude_ids)")
         keep = select_ids([e.id for e in pair], num_questions, seed, paragraph_keys(pair))
         examples += [e for e in pair if e.id in keep]
     return examples

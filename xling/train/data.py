@@ -68,12 +68,14 @@ def pack(docs: Sequence[Sequence[int]], length: int, pad_id: int = 0) -> list[di
     return out
 
 
-def supervised_rows(tokenizer, pairs: Sequence[tuple[str, str]], length: int) -> list[dict[str, np.ndarray]]:
-    """One row per (prompt, answer): prompt tokens as the tokenizer encodes them, then the
-    answer's tokens and EOS, scored; an example longer than `length` is an error."""
+def supervised_rows(tokenizer, pairs: Sequence[tuple[str, str]], length: int, *,
+                    add_special_tokens: bool = True) -> list[dict[str, np.ndarray]]:  # fmt: skip
+    """One row per (prompt, answer): prompt tokens as the tokenizer encodes them (a chat
+    prompt carries its own BOS: `add_special_tokens=False`), then the answer's tokens and
+    EOS, scored; an example longer than `length` is an error."""
     rows = []
     for i, (prompt, answer) in enumerate(pairs):
-        p = tokenizer.encode(prompt)
+        p = tokenizer.encode(prompt, add_special_tokens=add_special_tokens)
         a = tokenizer.encode(answer, add_special_tokens=False)
         if tokenizer.eos_id is not None:
             a = [*a, tokenizer.eos_id]

@@ -52,6 +52,21 @@ def _write_metrics(path: Path, rows: Sequence[dict]) -> None:
     atomic_write(path, buf.getvalue())
 
 
+_STEPS: dict = {}
+
+
+def _step_for(cfg, graphdef, opt, optimizer: OptimizerConfig, partitioning):
+    """One jitted step per (model config, optimizer config, partitioning) in a process, so
+    chained runs (an experiment's several fine-tunings) compile once. Models of one config
+    have the same graph, so the step made with the first one's graphdef serves them all."""
+    key = (cfg, optimizer, id(partitioning) if partitioning is not None else None)
+    if key not in _STEPS:
+        if len(_STEPS) >= 4:
+            _STEPS.pop(next(iter(_STEPS)))
+        _STEPS[key] = make_train_step(graphdef, opt, schedule(optimizer), partitioning=partitioning)
+    return _STEPS[key]
+
+
 def train(
     model,
     batches: Callable[[int], Batch],
@@ -72,9 +87,8 @@ def train(
     from tqdm.auto import tqdm
 
     opt = make_optimizer(optimizer)
-    lr = schedule(optimizer)
     graphdef, state = init_state(model, opt)
-    step_fn = make_train_step(graphdef, opt, lr, partitioning=partitioning)
+    step_fn = _step_for(model.cfg, graphdef, opt, optimizer, partitioning)
     ckpt, rows, csv_path, board = None, [], None, None
     if workdir is not None:
         workdir = Path(workdir)
