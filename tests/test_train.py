@@ -273,3 +273,19 @@ def test_evaluation_hook_runs_an_experiment_on_the_current_weights(tmp_path):
     stamp = (tmp_path / "eval" / "step_2" / "run" / "summary.json").stat().st_mtime_ns
     hook(2, None)  # finished: skipped without touching the model
     assert (tmp_path / "eval" / "step_2" / "run" / "summary.json").stat().st_mtime_ns == stamp
+
+
+def test_bf16_state_keeps_its_dtypes():
+    """optax promotes bf16 moments to fp32; the step casts them back, so the state's
+    signature (and the compiled step, and the donation aliasing) stays the same."""
+    model = tiny_model(3, dtype="bfloat16", param_dtype="bfloat16")
+    cfg = OptimizerConfig(learning_rate=1e-3, total_steps=5)
+    opt = make_optimizer(cfg)
+    graphdef, state = init_state(model, opt)
+    before = [x.dtype for x in jax.tree.leaves(state)]
+    step = make_train_step(graphdef, opt, schedule(cfg), donate=False)
+    state, m = step(state, stack([Batch.from_rows(_rows(4), 12)]))
+    assert [x.dtype for x in jax.tree.leaves(state)] == before
+    assert np.isfinite(float(m["loss"])) and step._cache_size() == 1
+    step(state, stack([Batch.from_rows(_rows(4), 12)]))
+    assert step._cache_size() == 1

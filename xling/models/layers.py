@@ -285,6 +285,13 @@ class MLP(nnx.Module):
             self.down_bias = _zeros((d,), ("embed",), dt)
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        # On [B * T, D] rows, not [B, T, D]: with two leading dimensions XLA's CPU backend
+        # transposes the activation's gradient inside the elementwise fusion that feeds each
+        # weight gradient (a strided write), which made the MLP backward ~1.5x slower.
+        lead = x.shape[:-1]
+        return self._rows(x.reshape(-1, x.shape[-1])).reshape(*lead, -1)
+
+    def _rows(self, x: jax.Array) -> jax.Array:
         up = x @ self.up[...].astype(x.dtype)
         if self.bias:
             up = up + self.up_bias[...].astype(x.dtype)

@@ -54,23 +54,31 @@ def make_train_step(
     donate: bool = True,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
     def step(state: TrainState, batch: Batch):
+        def grad_of(mb: Batch):
+            with activate(partitioning):
+                return jax.value_and_grad(lambda p: loss_sum(nnx.merge(graphdef, p), mb), has_aux=True)(
+                    state.params
+                )
+
         def micro(carry, mb: Batch):
             grads, total, count = carry
-
-            def f(params):
-                return loss_sum(nnx.merge(graphdef, params), mb)
-
-            with activate(partitioning):
-                (s, c), g = jax.value_and_grad(f, has_aux=True)(state.params)
+            (s, c), g = grad_of(mb)
             return (jax.tree.map(jnp.add, grads, g), total + s, count + c), None
 
-        zeros = jax.tree.map(jnp.zeros_like, state.params)
-        init = (zeros, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
-        (grads, total, count), _ = jax.lax.scan(micro, init, batch)
+        if batch.tokens.shape[0] == 1:  # no accumulation: no zero-filled gradient buffers to add to
+            (total, count), grads = grad_of(jax.tree.map(lambda x: x[0], batch))
+        else:
+            zeros = jax.tree.map(jnp.zeros_like, state.params)
+            init = (zeros, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
+            (grads, total, count), _ = jax.lax.scan(micro, init, batch)
         n = jnp.maximum(count, 1.0)
         grads = jax.tree.map(lambda g: g / n, grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
+        # Keep every dtype of the state (optax promotes bf16 moments to fp32): the next step
+        # then reuses this compilation, and the donated buffers alias the outputs.
+        params, opt_state = jax.tree.map(lambda new, old: new.astype(old.dtype), (params, opt_state),
+                                         (state.params, state.opt_state))  # fmt: skip
         metrics = {
             "loss": total / n,
             "tokens": count,
