@@ -64,7 +64,7 @@ def main() -> None:
         opt = make_optimizer(opt_cfg)
         replicated = NamedSharding(mesh, P())
 
-        def on_mesh(path, s):  # a moment takes its parameter's sharding; scalars are replicated
+        def on_mesh(path, s, by_key=by_key, replicated=replicated):  # a moment: its parameter's sharding
             keys = "/".join(str(k.key) for k in path if isinstance(k, jax.tree_util.DictKey))
             sh = by_key.get(keys) if s.ndim else None
             return jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh or replicated)

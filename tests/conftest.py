@@ -15,7 +15,8 @@ from xling.models.decoder import Decoder
 # other worker idle at the end.
 LONG_FIRST = (
     "test_xmrc_attribution.py", "test_sharding.py", "test_fault_injection.py", "test_xmrc.py",
-    "test_tuned_lens.py", "test_knowledge_barriers.py",
+    "test_tuned_lens.py", "test_knowledge_barriers.py", "test_mixed_language_finetune.py",
+    "test_instruction_tune.py",
     "test_gemma3_parity.py", "test_train.py", "test_lens_cli.py", "test_surface.py",
     "test_attribution_parity.py", "test_attribution.py", "test_generation.py", "test_smollm2.py",
     "test_hf_families.py", "test_readme.py",

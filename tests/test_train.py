@@ -258,7 +258,9 @@ def test_evaluation_hook_runs_an_experiment_on_the_current_weights(tmp_path):
     kb = runpy.run_path(str(config))["get_config"]("runlocal")
     kb.models, kb.variants, kb.num_questions, kb.scoring = "ignored", "en", 1, "letter"
     kb.data.subjects, kb.progress, kb.bootstrap = "astronomy", False, 20
-    hook = experiment_hook(kb, tmp_path / "eval", m.tokenizer, m.path)
+    from xling.experiments import find
+
+    hook = experiment_hook(find(kb.experiment).run, kb, tmp_path / "eval", m.tokenizer, m.path)
     texts = ["The astronomer counted the moons of Jupiter.", "Les étoiles brillent la nuit."] * 2
     rows = pack(tokenize_documents(m.tokenizer, texts), 16, m.tokenizer.pad_id or 0)
     opt = OptimizerConfig(learning_rate=1e-3, total_steps=2)

@@ -1,16 +1,18 @@
 """Evaluation hooks: run an xling experiment on the weights of a training run as it goes.
 
-`experiment_hook(config, workdir, tokenizer, source)` returns a hook for `train(hooks=[(N,
-hook)])`: at every N-th step it exports the current weights as a Hugging Face directory
-(`{workdir}/step_{N}/model`, `xling.checkpoints.export`) and runs the experiment that
-`config.experiment` names with that directory as its model (`models` or `model.name`), into
-`{workdir}/step_{N}/run`. Any experiment works unchanged, its own resume included: a step
+`experiment_hook(run, config, workdir, tokenizer, source)` returns a hook for
+`train(hooks=[(N, hook)])`: at every N-th step it exports the current weights as a Hugging
+Face directory (`{workdir}/step_{N}/model`, `xling.checkpoints.export`) and calls an
+experiment's `run(config, workdir)` (e.g. `xling.experiments.find(name).run`; the trainer
+does not import the experiments, which sit above it) with that directory as the model
+(`models` or `model.name`), into `{workdir}/step_{N}/run`. Any experiment works unchanged, its own resume included: a step
 whose run finished is skipped, so a resumed training run does not evaluate twice.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import ml_collections
@@ -21,13 +23,15 @@ log = logging.getLogger(__name__)
 
 
 def experiment_hook(
-    config: ml_collections.ConfigDict, workdir: str | Path, tokenizer, source: str | Path
+    run: Callable[[ml_collections.ConfigDict, Path], object],
+    config: ml_collections.ConfigDict,
+    workdir: str | Path,
+    tokenizer,
+    source: str | Path,
 ) -> Hook:
     """source: the checkpoint the trained model started from (its HF config is exported)."""
-    from xling import experiments
     from xling.checkpoints.export import export_hf
 
-    module = experiments.find(config.experiment)
     root = Path(workdir)
 
     def hook(step: int, model) -> None:
@@ -46,7 +50,9 @@ def experiment_hook(
             c.models = str(out)
         else:
             c.model.name = str(out)
-        log.info("step %d: running %s on the current weights", step, config.experiment)
-        module.run(c, here / "run")
+        log.info(
+            "step %d: running %s on the current weights", step, config.get("experiment", "an experiment")
+        )
+        run(c, here / "run")
 
     return hook
