@@ -154,7 +154,14 @@ class _Evaluator:
             if not self.work.done(name):
                 spec = UnitSpec(v, scoring="cloze", batch_size=self.config.eval.batch_size)
                 log.info("%s: multiple choice %s", tag, v)
-                self.work.write_unit(name, run_unit(rt, tag, spec, self.tests[v], {}))
+                # One subject per call: a call scores all its options at once, and the
+                # full-vocabulary log-probabilities of 160 questions x 4 options peak near 20 GB.
+                records = [
+                    r
+                    for s in sorted(self.tests[v])
+                    for r in run_unit(rt, tag, spec, {s: self.tests[v][s]}, {})
+                ]
+                self.work.write_unit(name, records)
         for lang in self.p.languages if qa else ():
             name = unit_key(tag, "qa", lang)
             if not self.work.done(name):
