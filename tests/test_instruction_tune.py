@@ -51,6 +51,7 @@ def test_rows_score_only_the_answer():
 
 
 @pytest.mark.slow
+@pytest.mark.memory_heavy
 def test_runlocal_end_to_end(tmp_path):
     import xling
 

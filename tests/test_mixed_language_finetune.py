@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import with_fields
+from conftest import memory_heavy_lock, with_fields
 
 from xling.data.people import load_people
 from xling.errors import DataError, XlingError
@@ -60,7 +60,8 @@ def test_qa_items_share_distractors_across_languages():
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     work = tmp_path_factory.mktemp("mlft")
-    return work, mlft.run(small_config(), work)
+    with memory_heavy_lock():
+        return work, mlft.run(small_config(), work)
 
 
 @pytest.mark.slow
@@ -94,6 +95,7 @@ def test_runlocal_end_to_end(finished):
 
 
 @pytest.mark.slow
+@pytest.mark.memory_heavy
 def test_resume_recomputes_nothing(finished, tmp_path, monkeypatch):
     """A run killed after its fine-tunings and before the fact learning: the re-run trains
     only the fact-learning runs and evaluates only their units."""

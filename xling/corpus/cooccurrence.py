@@ -185,8 +185,8 @@ def count_cooccurrences(
 ) -> CooccurrenceCounts:
     """Run the counting pipeline and return its counts.
 
-    runner: a Beam runner name; None takes the runner from `pipeline_options`, else DirectRunner
-    (with direct_num_workers=1 unless the options say otherwise). Results go through WriteToText
+    runner: a Beam runner name; None takes the runner from `pipeline_options`, else the local
+    FnApiRunner with one worker. Results go through WriteToText
     JSON lines under `output_dir` (a temporary local directory by default, deleted afterwards);
     for a remote runner pass a directory both the workers and this process can reach (gs://...),
     and install xling on the workers (e.g. --setup_file).
@@ -195,7 +195,12 @@ def count_cooccurrences(
     tokens at all.
     """
     patterns = _as_patterns(files)
-    options = pipeline_options if pipeline_options is not None else PipelineOptions(direct_num_workers=1)
+    # FnApiRunner: the DirectRunner of Beam 2.7x first tries Prism, which downloads a binary.
+    options = (
+        pipeline_options
+        if pipeline_options is not None
+        else PipelineOptions([], runner="FnApiRunner", direct_num_workers=1)
+    )
     own_dir = output_dir is None
     out_dir = tempfile.mkdtemp(prefix="xling-cooc-") if own_dir else output_dir
     try:

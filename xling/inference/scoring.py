@@ -23,6 +23,8 @@ from xling.models.decoder import Decoder
 from xling.partitioning import Partitioning, activate
 from xling.tokenizer import Tokenizer
 
+LOGITS_BYTES = 1 << 30  # per scoring call's readout (see continuation_logprobs)
+
 
 def bucket(n: int, step: int) -> int:
     """n rounded up to a multiple of step (at least step): fewer distinct shapes to compile."""
@@ -132,16 +134,26 @@ def continuation_logprobs(
         [list(range(len(tail) - 1 - len(c), len(tail) - 1)) for tail, c in zip(x.tails, cs, strict=True)]
         for x, cs in zip(packed, targets, strict=True)
     ]
-    arrays, r = _pack(packed, tokenizer.pad_id, reads)
-    arrays = _place(partitioning, arrays)
-    a_len = arrays[4].shape[1]
-    ids = np.zeros((len(packed) * r, a_len), np.int32)
-    for i, cs in enumerate(targets):
-        for j, c in enumerate(cs):
-            ids[i * r + j, : len(c)] = c
+    # The readout materialises [rows, A, V] fp32 logits (and their log-softmax): groups go
+    # through in chunks that keep that under LOGITS_BYTES (the MMLU cloze options of one
+    # call reached 13 GB at the 262k Gemma vocabulary).
+    r = bucket(max(len(x.tails) for x in packed), 2)
+    a_len = max(2, max(len(ix) for rd in reads for ix in rd))
+    per_group = 2 * 4 * r * a_len * model.cfg.vocab_size
+    step = max(1, LOGITS_BYTES // per_group)
     graphdef, state = nnx.split(model)
-    logp = np.asarray(_token_logprobs(graphdef, state, *arrays, ids, partitioning=partitioning))
-    return [[logp[i * r + j, : len(c)] for j, c in enumerate(cs)] for i, cs in enumerate(targets)]
+    out: list[list[np.ndarray]] = []
+    for at in range(0, len(packed), step):
+        chunk, chunk_targets = packed[at : at + step], targets[at : at + step]
+        arrays, r = _pack(chunk, tokenizer.pad_id, reads[at : at + step])
+        arrays = _place(partitioning, arrays)
+        ids = np.zeros((len(chunk) * r, arrays[4].shape[1]), np.int32)
+        for i, cs in enumerate(chunk_targets):
+            for j, c in enumerate(cs):
+                ids[i * r + j, : len(c)] = c
+        logp = np.asarray(_token_logprobs(graphdef, state, *arrays, ids, partitioning=partitioning))
+        out += [[logp[i * r + j, : len(c)] for j, c in enumerate(cs)] for i, cs in enumerate(chunk_targets)]
+    return out
 
 
 def mean_nll_groups(

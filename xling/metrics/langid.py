@@ -57,10 +57,15 @@ def letter_scripts(text: str) -> Counter:
     return counts
 
 
+def language_scripts(lang: str) -> tuple[str, ...]:
+    """The Unicode script names a language's letters are in (Japanese: Han and both kanas)."""
+    return _SCRIPTS.get(get_language(lang).script, ())
+
+
 def script_fits(text: str, lang: str) -> bool:
     """Whether every letter of `text` is in a script the language is written in (True for a
     text without letters)."""
-    allowed = set(_SCRIPTS.get(get_language(lang).script, ()))
+    allowed = set(language_scripts(lang))
     counts = letter_scripts(text)
     return all(name in allowed for name in counts)
 

@@ -7,6 +7,8 @@ a row starts the next one, and one longer than a row is cut into row-sized piece
 document is a segment of its own (the model attends within it and its positions restart), and
 only targets inside a segment are scored.
 
+`pack_dense` (a token budget to fill exactly) cuts documents at row ends instead.
+
 Supervised rows: one prompt/answer pair per row, only the answer's tokens (and the EOS after
 it) scored.
 
@@ -65,6 +67,30 @@ def pack(docs: Sequence[Sequence[int]], length: int, pad_id: int = 0) -> list[di
             targets[at : at + n - 1], mask[at : at + n - 1] = p[1:], 1.0
             at += n
         out.append({"tokens": tokens, "targets": targets, "loss_mask": mask, "segment_ids": seg})
+    return out
+
+
+def pack_dense(docs: Sequence[Sequence[int]], length: int, pad_id: int = 0) -> list[dict[str, np.ndarray]]:
+    """Rows with no padding (pre-training on a token budget): the documents laid end to end
+    and cut every `length` tokens; a document cut at a row's end goes on at the next row's
+    start as a new segment (positions restart there). Only a last, short row is padded."""
+    if length < 2:
+        raise DataError(f"row length must be >= 2, got {length}")
+    stream = np.fromiter((t for d in docs for t in d), np.int32)
+    seg_of = np.repeat(np.arange(1, len(docs) + 1, dtype=np.int32), [len(d) for d in docs])
+    out = []
+    for at in range(0, len(stream), length):
+        toks, seg = stream[at : at + length], seg_of[at : at + length]
+        n = len(toks)
+        seg = seg - seg[0] + 1  # segment ids restart in each row
+        tokens = np.full(length, pad_id, np.int32)
+        segments = np.zeros(length, np.int32)
+        tokens[:n], segments[:n] = toks, seg
+        targets = np.zeros(length, np.int32)
+        targets[: n - 1] = toks[1:]
+        mask = np.zeros(length, np.float32)
+        mask[: n - 1] = (seg[1:] == seg[:-1]).astype(np.float32)  # the next token is in the segment
+        out.append({"tokens": tokens, "targets": targets, "loss_mask": mask, "segment_ids": segments})
     return out
 
 

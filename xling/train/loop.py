@@ -24,6 +24,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from xling.errors import DataError
 from xling.partitioning import Partitioning
 from xling.train.checkpoint import Checkpointer
 from xling.train.loss import Batch
@@ -103,6 +104,8 @@ def train(
             rows = _read_metrics(csv_path, int(state.step))
             log.info("resumed from step %d", int(state.step))
     start = int(state.step)
+    if start > steps:  # a later run's checkpoint: its weights are not the ones asked for
+        raise DataError(f"{workdir}: the checkpoint is at step {start}, past the {steps} steps asked for")
     done_here = 0
     with tqdm(total=steps, initial=start, desc="train", unit="step", disable=not progress) as bar:
         for step in range(start, steps):
