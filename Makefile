@@ -18,7 +18,7 @@ $(STAMP): setup.py constraints.txt
 setup: $(STAMP)
 
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 run: setup
 	$(BIN)/python -m xling.main --config=experiments/word_translation.py --workdir=$(WORKDIR)

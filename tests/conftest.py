@@ -17,9 +17,11 @@ from xling.models.decoder import Decoder
 
 # The longest test files (minutes each, measured), run first: with `make test`'s two xdist
 # workers taking whole files (`--dist loadfile`), a long file picked up last would leave the
-# other worker idle at the end.
+# other worker idle at the end. (`--no-loadscope-reorder` in the Makefile: by default xdist
+# reorders files by their number of tests, which put the long files last.)
 LONG_FIRST = (
     "test_xmrc_attribution.py", "test_sharding.py", "test_fault_injection.py", "test_xmrc.py",
+    "test_pivot_pretraining.py",
     "test_tuned_lens.py", "test_knowledge_barriers.py", "test_mixed_language_finetune.py",
     "test_instruction_tune.py",
     "test_gemma3_parity.py", "test_train.py", "test_lens_cli.py", "test_surface.py",
@@ -33,49 +35,77 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
 
 
-# Memory-heavy tests (training Gemma 3 270M: weights, gradients and two AdamW moments in fp32
-# plus compilation, 8-12 GB; an 8-device worker process, up to 11 GB) take one lock shared by
-# the xdist workers, so two of them never run at once: together they exceeded the 24 GB of
-# the CI machine and the kernel killed a worker.
-_MEMORY_LOCK: dict = {"depth": 0, "file": None, "dir": None}
+# Memory-heavy tests (training a real model: weights, gradients and two AdamW moments in
+# fp32 plus compilation; an 8-device worker process, up to 11 GB) run alone: every test holds
+# a shared lock for its whole protocol (module fixtures included), a memory-heavy one an
+# exclusive lock, so it never overlaps a test of the other xdist worker. Two at once went past
+# the 24 GB of the CI machine; the OOM-killed worker then left pytest-xdist waiting forever.
+# A gate lock gives the exclusive one precedence (no starvation by a stream of short tests).
+_LOCK: dict = {"dir": None, "mode": None, "depth": 0}
 
 
 @contextlib.contextmanager
-def memory_heavy_lock():
-    if _MEMORY_LOCK["depth"] == 0:
-        f = open(Path(_MEMORY_LOCK["dir"] or tempfile.gettempdir()) / "xling-memory-heavy.lock", "w")  # noqa: SIM115
-        fcntl.flock(f, fcntl.LOCK_EX)
-        _MEMORY_LOCK["file"] = f
-    _MEMORY_LOCK["depth"] += 1
+def _suite_lock(exclusive: bool):
+    if _LOCK["mode"] is not None:  # already held by this process's current test
+        if exclusive and _LOCK["mode"] != "exclusive":
+            raise RuntimeError("a memory-heavy step in a test not marked @pytest.mark.memory_heavy")
+        _LOCK["depth"] += 1
+        try:
+            yield
+        finally:
+            _LOCK["depth"] -= 1
+        return
+    root = Path(_LOCK["dir"] or tempfile.gettempdir())
+    gate = open(root / "xling-suite-gate.lock", "w")  # noqa: SIM115
+    held = open(root / "xling-suite-memory.lock", "w")  # noqa: SIM115
+    try:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        fcntl.flock(held, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    finally:
+        gate.close()
+    _LOCK["mode"] = "exclusive" if exclusive else "shared"
     try:
         yield
     finally:
-        _MEMORY_LOCK["depth"] -= 1
-        if _MEMORY_LOCK["depth"] == 0:
-            _MEMORY_LOCK["file"].close()  # releases the lock
+        _LOCK["mode"] = None
+        held.close()
+
+
+def memory_heavy_lock():
+    """Inside a memory-heavy test (its own lock, re-entered) or a fixture of one."""
+    return _suite_lock(True)
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "memory_heavy: holds the suite-wide memory lock (conftest)")
+    config.addinivalue_line("markers", "memory_heavy: runs alone in the suite (conftest._suite_lock)")
+    # One directory for every xdist worker (each has its own basetemp).
+    _LOCK["dir"] = tempfile.gettempdir()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _memory_lock_dir(tmp_path_factory):
-    _MEMORY_LOCK["dir"] = tmp_path_factory.getbasetemp().parent  # shared by the xdist workers
-
-
-@pytest.fixture(autouse=True)
-def _memory_heavy(request):
-    if request.node.get_closest_marker("memory_heavy") is None:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    heavy = item.get_closest_marker("memory_heavy") is not None
+    with _suite_lock(heavy):
         yield
-        return
-    with memory_heavy_lock():
-        yield
+        if nextitem is None or nextitem.module is not item.module:
+            _release_memory()
 
 
-def run_on_8_devices(script: str, tmp_path, *args: str, timeout: int = 900) -> dict:
+def _release_memory() -> None:
+    """After a test module: collect its garbage and hand freed heap pages back to the OS
+    (glibc keeps them otherwise, and a worker's resident size only grows)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def run_on_8_devices(script: str, tmp_path, *args: str, timeout: int = 900, heavy: bool = False) -> dict:
     """Run tests/workers/{script} in a fresh process with 8 simulated CPU devices (the suite
-    keeps its one device) and return the JSON it writes to its last argument."""
+    keeps its one device) and return the JSON it writes to its last argument. `heavy`: a real
+    model in the worker (up to 11 GB): the calling test must be marked memory_heavy."""
     import json
     import os
     import subprocess
@@ -84,7 +114,7 @@ def run_on_8_devices(script: str, tmp_path, *args: str, timeout: int = 900) -> d
     out = tmp_path / "result.json"
     worker = Path(__file__).parent / "workers" / script
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    with memory_heavy_lock():
+    with memory_heavy_lock() if heavy else contextlib.nullcontext():
         proc = subprocess.run([sys.executable, str(worker), *args, str(out)], env=env, capture_output=True,
                               text=True, timeout=timeout)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -193,6 +223,8 @@ def pytest_runtest_logreport(report):
     import os
 
     path = os.environ.get("XLING_TEST_LOG")
+    if getattr(report, "node", None) is not None:  # the xdist controller's copy of a worker's report
+        return
     if not path or (report.when != "call" and report.duration < 1):
         return
     with open("/proc/self/statm") as f:

@@ -16,12 +16,17 @@ from xling.errors import DataError, XlingError
 from xling.experiments import mixed_language_finetune as mlft
 from xling.knowledge import fictitious
 
+pytestmark = pytest.mark.memory_heavy  # trains a real model (conftest._suite_lock)
+
 CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "mixed_language_finetune.py"
 get_config = runpy.run_path(str(CONFIG))["get_config"]
 
 
 def small_config(**fields):
+    """runlocal on SmolLM2-135M (a 49k vocabulary: training and scoring a fraction of Gemma 3
+    270M's time and memory here); the Gemma runlocal is measured in the closing note."""
     c = get_config("runlocal")
+    c.model.name = "smollm2-135m-instruct"
     c.progress = False
     c.data.mc.subjects = "astronomy"
     return with_fields(c, **fields)
@@ -145,7 +150,7 @@ def test_misaligned_parallel_corpus_and_too_few_rows(tmp_path):
     bad = tmp_path / "p.jsonl"
     bad.write_text(json.dumps({"topic": "a", "en": "One.", "fr": "Un.", "de": "Eins.", "es": "Uno."}) + "\n")
     with pytest.raises(DataError, match=r"p.jsonl:1: the units do not align: no it text"):
-        mlft.plan(small_config(**{"data.parallel": str(bad)}))
+        mlft.plan(small_config(**{"data.parallel": str(bad), "languages": "en,fr,de,es,it"}))
     p = mlft.plan(small_config())
 
     class Tok:  # a tokenizer of one token per word is enough for the row count

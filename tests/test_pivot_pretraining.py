@@ -15,6 +15,8 @@ from conftest import memory_heavy_lock, with_fields
 from xling.errors import DataError
 from xling.experiments import pivot_pretraining as pp
 
+pytestmark = pytest.mark.memory_heavy  # trains a real model (conftest._suite_lock)
+
 CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "pivot_pretraining.py"
 
 
@@ -56,6 +58,7 @@ def test_runlocal_end_to_end(finished):
     assert "## Mined pivots" in md and "| pivot | 2 | fr-en |" in md
     assert all((work / f"{m}_vs_step.png").is_file() for m in ("score", "accuracy", "pivot", "chrf"))
     assert not any((work / "eval").rglob("model.safetensors"))  # exports deleted after evaluation
+    assert not any((work / "train").rglob("checkpoints"))  # and finished mixes' checkpoints
     rows = [
         json.loads(x) for f in (work / "documents").glob("rows-*.jsonl") for x in f.read_text().splitlines()
     ]

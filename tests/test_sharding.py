@@ -34,8 +34,8 @@ WORKER = Path(__file__).parent / "workers" / "sharded_forward.py"
 RTOL = 1e-5
 
 
-def run_worker(model: str, tmp_path) -> dict:
-    return run_on_8_devices(WORKER.name, tmp_path, model)
+def run_worker(model: str, tmp_path, heavy: bool = False) -> dict:
+    return run_on_8_devices(WORKER.name, tmp_path, model, heavy=heavy)
 
 
 def tiny_hf(tmp_path, config) -> str:
@@ -65,8 +65,9 @@ def check(result: dict, sharded_params: dict[str, dict[str, list[int]]]) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.memory_heavy
 def test_gemma3_270m_on_every_mesh(tmp_path, gemma):
-    result = run_worker("gemma3-270m", tmp_path)
+    result = run_worker("gemma3-270m", tmp_path, heavy=True)
     check(result, {
         "1x8": {"embed": [32768, 640], "blocks/mlp/gate": [18, 640, 256]},
         "2x4": {"embed": [65536, 640], "blocks/attn/q": [18, 640, 1, 256], "blocks/mlp/down": [18, 512, 640]},
@@ -165,6 +166,7 @@ def _records(workdir: Path) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.memory_heavy
 def test_runlocal_on_a_2x2x2_mesh_equals_one_device(tmp_path, gemma):  # gemma: the model cache first
     """One pair of the runlocal config (4 concepts: a batch of 4 splits over data x fsdp).
     Both runs are subprocesses, one after the other: the 8-device one peaks at 11 GB of host

@@ -224,8 +224,12 @@ def test_tuned_lens_option(finished, gemma, tiny_lexicon, tmp_path):
     got = Workdir(tmp_path / "w1", units="pairs").read_unit("fr-zh")
     for a, b in zip(got, want, strict=True):
         assert [x["top1_id"] for x in a["layers"]] == [x["top1_id"] for x in b["layers"]]
+        # Two separately compiled programs (forward + tuned lens vs forward + logit lens): XLA
+        # fuses the forward differently in each (the MLP's [B*T, D] reshape since the training
+        # work), so fp32 states differ by reassociation and a 0.96 probability read after the
+        # 262k-way softmax moved by 1.5e-5 relative; identical top-1 tokens are the real check.
         np.testing.assert_allclose(
-            [x["top1_prob"] for x in a["layers"]], [x["top1_prob"] for x in b["layers"]], rtol=1e-5
+            [x["top1_prob"] for x in a["layers"]], [x["top1_prob"] for x in b["layers"]], rtol=1e-4, atol=1e-6
         )
         assert a["behaviour"] == b["behaviour"] and a["prediction"] == b["prediction"]
 

@@ -49,7 +49,7 @@ from xling.train import run as train_run
 from xling.workdir import Workdir, expand_files, input_digests, read_jsonl, write_jsonl
 from xling.xmrc.settings import parse_list
 
-REPORT_FIELDS = ("progress", "mesh", "bootstrap", "eval.keep_models")
+REPORT_FIELDS = ("progress", "mesh", "bootstrap", "eval.keep_models", "eval.keep_checkpoints")
 PIVOT_SOURCES = ("graph", "mined", "both")
 log = logging.getLogger(__name__)
 
@@ -279,8 +279,14 @@ def _evaluate_base(config, work: Workdir) -> None:
             run(c, out)
 
 
+def _metrics(path: Path) -> list[dict]:
+    import csv
+
+    return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(path.open(encoding="utf-8"))]
+
+
 def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-    from xling.corpus import pivot_report
+    from xling.tracing import pivot_report
     from xling.train.hooks import experiments_hook
 
     p = plan(config)
@@ -298,6 +304,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     runs = {}
     evaluations = _evaluations(config)
     for name, mix in mixes.items():
+        if all((work.path / "eval" / name / f"step_{s}" / e / "summary.json").is_file()
+               for s in p.eval_steps for e in evaluations):  # fmt: skip
+            runs[name] = _metrics(work.path / "train" / name / "metrics.csv")
+            continue
         if rt is None:
             rt = load_runtime(config.model, partitioning=part)
         hook = experiments_hook(evaluations, work.path / "eval" / name, rt.tokenizer, rt.loaded.path,
@@ -305,17 +315,21 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         train_rows = training_rows(rt.tokenizer, shards, mix, config.train.length)
         block = ml_collections.ConfigDict(config.train.to_dict())
         block.optimizer.total_steps = config.train.steps  # one schedule across the segments
+        run_dir = work.path / "train" / name
         for step in p.eval_steps:
             evaluated = all((work.path / "eval" / name / f"step_{step}" / e / "summary.json").is_file()
                             for e in evaluations)  # fmt: skip
-            if evaluated and step != p.eval_steps[-1]:
-                continue  # the run went past this step before it stopped
+            if evaluated:  # the run went past this step (or finished) before it stopped
+                continue
             # Training to each evaluation step in turn: the same steps and batches as one run.
             block.steps = step
-            model, runs[name] = train_run.fit(rt.model, train_rows, block, work.path / "train" / name,
-                                              partitioning=part, progress=config.progress)  # fmt: skip
+            model, _ = train_run.fit(rt.model, train_rows, block, run_dir, partitioning=part,
+                                     progress=config.progress)  # fmt: skip
             hook(step, model)
             del model
+        if not config.eval.keep_checkpoints:  # evaluated at every step: nothing resumes from them
+            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        runs[name] = _metrics(run_dir / "metrics.csv")
 
     summary = pivot_report.summarize(work.path, p.mixes, p.eval_steps, runs, candidates, skipped, config)
     work.write("summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
