@@ -161,9 +161,11 @@ def summary_markdown(summary: dict, config, top: int = 10, pairs: int = 12) -> s
         cells = ", ".join(f"`{r['text'].strip() or repr(r['text'])}` {r['score']:.2f}" for r in rows[:top])
         lines.append(f"- **{key}**: {cells}")
     if summary["skipped_pairs"]:
-        lines += ["", f"Skipped ({len(summary['skipped_pairs'])} pairs with a word in fewer than "
-                  f"{config.mining.min_docs} documents): " + ", ".join(
-            f"{s['pair']} {s['src']}/{s['tgt']}" for s in summary["skipped_pairs"])]  # fmt: skip
+        skipped = summary["skipped_pairs"]
+        shown = ", ".join(f"{s['pair']} {s['src']}/{s['tgt']}" for s in skipped[:20])
+        more = f" and {len(skipped) - 20} more (summary.json)" if len(skipped) > 20 else ""
+        lines += ["", f"Skipped ({len(skipped)} pairs with a word in fewer than {config.mining.min_docs} "
+                  f"documents): {shown}{more}"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
