@@ -41,9 +41,6 @@ MIN_WORDS, MIN_CHARS_UNSPACED = 12, 30
 _PREAMBLE = regex.compile(r"(?:30|３０)[\s,.\u00a0\u202f]?000|2000\+")
 _SENTENCE_END = regex.compile(r"[.!?。！？।…:][\"'”’»」』）)]*\s*$")
 _RULE = regex.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
-_ISO3 = {"en": "eng", "fr": "fra", "de": "deu", "es": "spa", "it": "ita", "zh": "zho", "ja": "jpn",
-         "ru": "rus", "ar": "ara", "hi": "hin", "ko": "kor", "el": "ell", "tr": "tur", "vi": "vie",
-         "th": "tha", "ro": "ron", "pt": "por", "nl": "nld", "pl": "pol", "uk": "ukr"}  # fmt: skip
 
 
 def package_data() -> Path:
@@ -96,7 +93,7 @@ def clean_paragraphs(text: str, lang: str) -> list[str]:
 
 
 def generated_documents(lang: str) -> list[dict]:
-    folder = package_data() / _ISO3.get(lang, lang)
+    folder = package_data() / get_language(lang).iso639_3  # the package names folders by ISO 639-3
     if not folder.is_dir():
         raise DataError(f"{PACKAGE} has no text in language {lang!r}")
     docs = []

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -124,8 +123,3 @@ def _only_script(text: str, codes: Sequence[str]) -> str:
     strict script check before it) sees the language the document is written in."""
     allowed = "".join(rf"\p{{scx={s}}}" for c in codes for s in language_scripts(c))
     return regex.sub(rf"(?![{allowed}])\p{{L}}", " ", text)
-
-
-def language_counts(docs: Iterable[Document]) -> Counter:
-    """Documents per language (None for undecided)."""
-    return Counter(d.lang for d in docs)

@@ -105,6 +105,13 @@ class _CountSets(beam.CombineFn):
         return acc
 
 
+def _by_word(doc):
+    """(word, (sample key, token set)) for each word the document contains (the set made once)."""
+    _, key, tokens, words, _ = doc
+    present = sorted(set(tokens)) if words else []
+    return [(w, (key, present)) for w in words]
+
+
 def _sample_df(item, sample: int):
     word, (containing, kept) = item
     df: Counter = Counter()
@@ -160,7 +167,7 @@ def mine(
                 | "BackgroundJson" >> beam.Map(lambda acc: json.dumps([acc[0], list(acc[1].items())]))
                 | "WriteBackground" >> beam.io.WriteToText(join(out, "background"), file_name_suffix=".json")
             )
-            around = docs | "ByWord" >> beam.FlatMap(lambda d: ((w, (d[1], sorted(set(d[2])))) for w in d[3]))
+            around = docs | "ByWord" >> beam.FlatMap(_by_word)
             containing = around | "Containing" >> beam.combiners.Count.PerKey()
             kept = around | "Sample" >> beam.combiners.Top.SmallestPerKey(sample)
             _ = (

@@ -68,20 +68,19 @@ def select(rows: Sequence[Mapping], spec: SelectionSpec) -> list[tuple[str, int]
 
 
 def _fill(order: Sequence[Mapping], budget: int, per_doc: int, *, repeat: bool) -> list | None:
+    """Documents in `order` (again from the start with `repeat`) until `budget` tokens; None
+    when they run out first."""
     mix, left = [], budget
-    while left:
-        progressed = False
+    while order:
         for r in order:
-            cost = r["tokens"] + per_doc
-            take = min(cost, left)
+            take = min(r["tokens"] + per_doc, left)
             mix.append((r["id"], take))
             left -= take
-            progressed = True
             if not left:
                 return mix
-        if not repeat or not progressed:
-            return None
-    return mix
+        if not repeat:
+            break
+    return None
 
 
 def language_budgets(tokens_by_lang: Mapping[str, int], budget: int, alpha: float) -> dict[str, int]:

@@ -46,7 +46,7 @@ from xling.corpus.graph import GraphSpec
 from xling.errors import DataError
 from xling.runtime import check_model_config, load_runtime, make_partitioning
 from xling.train import run as train_run
-from xling.workdir import Workdir, expand_files, input_digests, read_jsonl, write_jsonl
+from xling.workdir import Workdir, atomic_write, expand_files, input_digests, read_jsonl, write_jsonl
 from xling.xmrc.settings import parse_list
 
 REPORT_FIELDS = ("progress", "mesh", "bootstrap", "eval.keep_models", "eval.keep_checkpoints")
@@ -204,8 +204,6 @@ def _pivot_set(config, work: Workdir, p: Plan, graph, candidates: list[dict]) ->
         raise DataError(
             "the pivot set is empty: lower graph.min_degree / graph.min_weight, or mine more pairs"
         )
-    from xling.workdir import atomic_write
-
     (work.path / "pivots").mkdir(parents=True, exist_ok=True)
     atomic_write(work.path / "pivots" / "pivot_set.json", json.dumps(list(pivots), ensure_ascii=False) + "\n")
     return list(pivots)
@@ -240,8 +238,6 @@ def _mix(config, work: Workdir, p: Plan, name: str, rows: list[dict]) -> list[tu
         mix = selection_lib.select(rows, spec)
         body = {"mix": mix, **selection_lib.describe(mix, rows)}
         path.parent.mkdir(parents=True, exist_ok=True)
-        from xling.workdir import atomic_write
-
         atomic_write(path, json.dumps(body, ensure_ascii=False) + "\n")
     return [tuple(x) for x in json.loads(path.read_text(encoding="utf-8"))["mix"]]
 
