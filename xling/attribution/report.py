@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from xling.attribution.mechanism import GROUPS, phasing_stability
-from xling.metrics.stats import bootstrap_ci, pearson_r
+from xling.metrics.stats import bootstrap_ci, pearson_ci
 from xling.plotting.files import file_slug, save_figure
 
 
@@ -61,15 +61,10 @@ def summarize(records: list[dict], *, n_resamples: int = 1000, seed: int = 0) ->
         pts = [(x, y) for x, y in pts if x is not None]
         entry = {"target": target, "points": len(pts), "r": None, "ci": None, "p": None}
         if len(pts) >= 3:
-            x, y = np.array(pts).T
-            entry["r"] = pearson_r(x, y)
-            if not np.isnan(entry["r"]):
-                from scipy.stats import pearsonr
-
-                res = pearsonr(x, y)
-                ci = res.confidence_interval(0.95)
-                entry.update(ci=[round(ci.low, 4), round(ci.high, 4)], p=round(float(res.pvalue), 4))
-                entry["r"] = round(entry["r"], 4)
+            r, low, high, p = pearson_ci(*np.array(pts).T)
+            entry["r"] = r
+            if not np.isnan(r):
+                entry.update(r=round(r, 4), ci=[round(low, 4), round(high, 4)], p=round(p, 4))
         correlations.append(entry)
     return {"rows": rows, "models": models, "correlations": correlations}
 

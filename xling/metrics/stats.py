@@ -63,6 +63,23 @@ def pearson_r(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
     return float(np.clip(r, -1.0, 1.0))
 
 
+def pearson_ci(
+    x: npt.ArrayLike, y: npt.ArrayLike, confidence: float = 0.95
+) -> tuple[float, float, float, float]:
+    """Pearson r with its Fisher-z confidence interval and two-sided p-value (scipy):
+    (r, low, high, p). All NaN with < 3 points or zero variance (r is undefined there)."""
+    a = np.asarray(x, dtype=np.float64).ravel()
+    b = np.asarray(y, dtype=np.float64).ravel()
+    r = pearson_r(a, b)
+    if a.size < 3 or np.isnan(r):
+        return (float("nan"),) * 4
+    from scipy.stats import pearsonr
+
+    res = pearsonr(a, b)
+    ci = res.confidence_interval(confidence)
+    return r, float(ci.low), float(ci.high), float(res.pvalue)
+
+
 def _check_ci_args(n_resamples: int, confidence: float) -> None:
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
