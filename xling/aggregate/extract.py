@@ -67,7 +67,11 @@ def word_translation(run: Run, n_resamples: int, seed: int) -> list[Row]:
 
 def xmrc(run: Run, n_resamples: int, seed: int) -> list[Row]:
     """Per model and setting (pooled over languages): generated EM and F1."""
-    return [Row.of(run, r["model"], r["setting"], m, r[m], r["n"]) for r in run.summary["pooled"] for m in ("em", "f1")]
+    return [
+        Row.of(run, r["model"], r["setting"], m, r[m], r["n"])
+        for r in run.summary["pooled"]
+        for m in ("em", "f1")
+    ]
 
 
 def xmrc_attribution(run: Run, n_resamples: int, seed: int) -> list[Row]:
@@ -96,11 +100,15 @@ def _kb_group(r: dict) -> str:
 def knowledge_barriers(run: Run, n_resamples: int, seed: int) -> list[Row]:
     """Accuracy per variant, and the barrier: English accuracy minus mixup accuracy on the
     same questions (paired: the CI resamples questions, each with both answers)."""
-    rows = [Row.of(run, r["model"], _kb_group(r), "accuracy", r["accuracy"], r["n"]) for r in run.summary["rows"]]
+    rows = [
+        Row.of(run, r["model"], _kb_group(r), "accuracy", r["accuracy"], r["n"]) for r in run.summary["rows"]
+    ]
     by = defaultdict(dict)
     for r in run.records():
         if r["mitigation"] == "none" and r["variant"] in ("en", "mixup"):
-            by[(r["model"], r["scoring"], r["shots"], r["variant"])][(r["subject"], r["id"])] = float(r["correct"])
+            by[(r["model"], r["scoring"], r["shots"], r["variant"])][(r["subject"], r["id"])] = float(
+                r["correct"]
+            )
     for (model, scoring, shots, variant), en in sorted(by.items()):
         mixup = by.get((model, scoring, shots, "mixup"))
         if variant != "en" or not mixup:

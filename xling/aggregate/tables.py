@@ -19,7 +19,9 @@ def to_csv(rows: Sequence[Row]) -> str:
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in dataclasses.asdict(r).items()})
+        writer.writerow(
+            {k: (round(v, 6) if isinstance(v, float) else v) for k, v in dataclasses.asdict(r).items()}
+        )
     return buf.getvalue()
 
 
@@ -31,7 +33,9 @@ def cell(r: Row | None) -> str:
     return f"{100 * r.value:.1f} [{100 * r.lo:.1f}, {100 * r.hi:.1f}]"
 
 
-def markdown(rows: Sequence[Row], correlations: list[dict], runs: Sequence[dict], skipped: Sequence[str]) -> str:
+def markdown(
+    rows: Sequence[Row], correlations: list[dict], runs: Sequence[dict], skipped: Sequence[str]
+) -> str:
     lines = ["# Aggregate", "", "Estimates with percentile-bootstrap 95% CIs over examples; shares in %.", ""]
     for experiment in dict.fromkeys(r.experiment for r in rows):
         mine = [r for r in rows if r.experiment == experiment]
@@ -47,7 +51,9 @@ def markdown(rows: Sequence[Row], correlations: list[dict], runs: Sequence[dict]
         lines.append("")
     for c in correlations:
         if math.isnan(c["r"]):
-            lines.append(f"Phasing stability vs generated F1 ({c['target']}): undefined over {c['points']} rows.")
+            lines.append(
+                f"Phasing stability vs generated F1 ({c['target']}): undefined over {c['points']} rows."
+            )
         else:
             lines.append(f"Phasing stability vs generated F1 ({c['target']}): Pearson r = {c['r']:.2f} "
                          f"[{c['ci'][0]:.2f}, {c['ci'][1]:.2f}] (Fisher z, 95%), p = {c['p']:.3f}, over "
@@ -55,7 +61,10 @@ def markdown(rows: Sequence[Row], correlations: list[dict], runs: Sequence[dict]
     if correlations:
         lines.append("")
     lines += ["## Runs", "", "| point | experiment | wall time (s) |", "|---|---|---:|"]
-    lines += [f"| {r['point']} | {r['experiment']} | {r['wall_s'] if r['wall_s'] is not None else '–'} |" for r in runs]
+    lines += [
+        f"| {r['point']} | {r['experiment']} | {r['wall_s'] if r['wall_s'] is not None else '–'} |"
+        for r in runs
+    ]
     if skipped:
         lines += ["", "Not aggregated (no extractor for the experiment): " + ", ".join(skipped) + "."]
     return "\n".join(lines) + "\n"

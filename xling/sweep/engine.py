@@ -113,7 +113,9 @@ def _literal_dict(text: str) -> dict[str, float]:
     except (ValueError, SyntaxError):
         value = None
     if not isinstance(value, dict):
-        raise XlingError(f"--sweep.resources.custom must be a dict literal like \"{{'TPU': 4}}\", got {text!r}")
+        raise XlingError(
+            f"--sweep.resources.custom must be a dict literal like \"{{'TPU': 4}}\", got {text!r}"
+        )
     return value
 
 

@@ -26,7 +26,6 @@ import builtins
 import dataclasses
 import difflib
 import hashlib
-import importlib.util
 import itertools
 import re
 import sys
@@ -37,6 +36,7 @@ from typing import Any
 import ml_collections
 
 from xling.errors import XlingError
+from xling.experiments import load_config, load_config_module, split_config_arg
 
 RESERVED = ("config", "resources")
 
@@ -74,12 +74,12 @@ def product(axes: Sequence[Sequence[Mapping]]) -> list[dict]:
     return [_merge(combo) for combo in itertools.product(*axes)]
 
 
-def zip(axes: Sequence[Sequence[Mapping]]) -> list[dict]:  # noqa: A001 - big_vision's name
+def zip(axes: Sequence[Sequence[Mapping]]) -> list[dict]:
     """The axes walked together; they must have the same length."""
     lengths = [len(a) for a in axes]
     if len(set(lengths)) > 1:
         raise SweepError(f"h.zip needs axes of one length, got lengths {lengths}")
-    return [_merge(parts) for parts in builtins.zip(*axes)]
+    return [_merge(parts) for parts in builtins.zip(*axes, strict=True)]
 
 
 def chain(groups: Sequence[Sequence[Mapping]]) -> list[dict]:
@@ -108,33 +108,6 @@ def flag_value(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
-
-
-def split_config_arg(config_file: str) -> tuple[Path, str]:
-    path, _, arg = config_file.partition(":")
-    return Path(path), arg
-
-
-def load_config_module(path: Path):
-    """The module of a config file (not cached in sys.modules: two files may share a name)."""
-    if not path.is_file():
-        raise SweepError(f"config file {path} does not exist")
-    spec = importlib.util.spec_from_file_location(f"_xling_config_{_digest(str(path.resolve()))}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.resolve().parent))  # as config_flags does: sibling imports work
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.resolve().parent))
-    return module
-
-
-def load_config(config_file: str) -> ml_collections.ConfigDict:
-    path, arg = split_config_arg(config_file)
-    module = load_config_module(path)
-    if not callable(getattr(module, "get_config", None)):
-        raise SweepError(f"config file {path} has no get_config()")
-    return module.get_config(arg) if arg else module.get_config()
 
 
 def set_field(config: ml_collections.ConfigDict, field: str, value: Any) -> None:
@@ -203,7 +176,7 @@ def expand(sweep_file: str, cli_overrides: Mapping[str, Any] | None = None) -> l
         config_file = values.get("config", sweep_file)
         overrides = {k: v for k, v in values.items() if k not in RESERVED}
         if "config" not in values:  # the command line's overrides apply to the sweep file's points
-            for field, value in (cli_overrides or {}).items():
+            for field in cli_overrides or {}:
                 if field in overrides:
                     raise SweepError(f"config.{field} is set both by the sweep and on the command line")
             overrides = {**dict(cli_overrides or {}), **overrides}
