@@ -182,9 +182,8 @@ def _run_sweep(tmp_path, workdir: Path, *extra: str, wait: bool = True):
 @pytest.fixture(scope="module")
 def finished_sweep(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep")
-    start = time.perf_counter()
     proc = _run_sweep(tmp, tmp / "runs")
-    return tmp / "runs", proc, time.perf_counter() - start
+    return tmp / "runs", proc, tmp
 
 
 @pytest.mark.slow
@@ -245,8 +244,8 @@ def test_a_killed_sweep_reruns_only_unfinished_points_and_aggregates_the_same(tm
 @pytest.mark.slow
 @pytest.mark.memory_heavy
 def test_dry_run_lists_points_and_their_state(tmp_path, finished_sweep):
-    workdir, _, _ = finished_sweep
-    proc = _run_sweep(tmp_path, workdir, "--dry_run")
+    workdir, _, sweep_tmp = finished_sweep
+    proc = _run_sweep(sweep_tmp, workdir, "--dry_run")  # the same sweep file: the same commands
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == f"5 points into {workdir}:"

@@ -187,7 +187,11 @@ class RayEngine:
             kwargs["address"] = self.flags.address
         os.environ.setdefault("RAY_ACCEPT_USAGE_STATS_PROMPT", "0")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network from the sweep
+        # ray.init installs a SIGTERM handler that dumps a stack and kills the driver; keep
+        # the CLI's (an interrupt: cancel the running points, keep the finished ones).
+        previous = signal.getsignal(signal.SIGTERM)
         ray.init(**kwargs)
+        signal.signal(signal.SIGTERM, previous)
         try:
             yield self
         finally:
