@@ -15,6 +15,7 @@ process per bundle with `mesh.distributed` set: the coordinator is the first bun
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import ctypes
 import dataclasses
@@ -106,8 +107,6 @@ class Resources:
 
 
 def _literal_dict(text: str) -> dict[str, float]:
-    import ast
-
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):

@@ -23,6 +23,7 @@ or a value of the wrong type, is a one-line error naming the point.
 from __future__ import annotations
 
 import builtins
+import copy
 import dataclasses
 import difflib
 import hashlib
@@ -161,13 +162,14 @@ def expand(sweep_file: str, cli_overrides: Mapping[str, Any] | None = None) -> l
     module = load_config_module(path)
     if not callable(getattr(module, "get_sweep", None)):
         raise SweepError(f"config file {path} has no get_sweep(h, config): it declares no sweep")
-    base = load_config(sweep_file)
+    _, arg = split_config_arg(sweep_file)
+    base = module.get_config(arg) if arg else module.get_config()  # the module loaded above, not again
     for field, value in (cli_overrides or {}).items():
         set_field(base, field, value)
     raw = module.get_sweep(sys.modules[__name__], base)
     if not isinstance(raw, list) or not all(isinstance(p, Mapping) for p in raw) or not raw:
         raise SweepError(f"get_sweep in {path} must return a non-empty list of points (dicts)")
-    points, seen = [], {}
+    points, seen, loaded = [], {}, {}
     for values in raw:
         name = point_name(values)
         if name in seen:
@@ -183,7 +185,9 @@ def expand(sweep_file: str, cli_overrides: Mapping[str, Any] | None = None) -> l
         resources = values.get("resources", {})
         if not isinstance(resources, Mapping):
             raise SweepError(f"point {name}: resources must be a dict, got {resources!r}")
-        config = load_config(config_file)
+        if config_file not in loaded:  # each config file is executed once, however many points use it
+            loaded[config_file] = load_config(config_file)
+        config = copy.deepcopy(loaded[config_file])
         for field, value in overrides.items():
             try:
                 set_field(config, field, value)
