@@ -4,29 +4,33 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import suite_memory
 from flax import nnx
 
 from xling.models.config import ModelConfig
 from xling.models.decoder import Decoder
 
-# The longest test files (minutes each, measured), run first: with `make test`'s two xdist
-# workers taking whole files (`--dist loadfile`), a long file picked up last would leave the
-# other worker idle at the end. (`--no-loadscope-reorder` in the Makefile: by default xdist
-# reorders files by their number of tests, which put the long files last.)
+# The longest test files (a minute or more each, measured), run first: with `make test`'s two
+# xdist workers taking whole files (`--dist loadfile`), a long file picked up last would leave
+# the other worker idle at the end. Files with memory-heavy tests (H) alternate with the others,
+# so that the two workers rarely both wait for the one heavy place (suite_memory), and come
+# early, while the workers' own resident size is still small. (`--no-loadscope-reorder` in the
+# Makefile: by default xdist reorders files by their number of tests.)
 LONG_FIRST = (
-    "test_xmrc_attribution.py", "test_sharding.py", "test_fault_injection.py", "test_xmrc.py",
-    "test_pivot_pretraining.py",
-    "test_tuned_lens.py", "test_knowledge_barriers.py", "test_mixed_language_finetune.py",
-    "test_instruction_tune.py",
-    "test_gemma3_parity.py", "test_train.py", "test_lens_cli.py", "test_surface.py",
-    "test_attribution_parity.py", "test_attribution.py", "test_generation.py", "test_smollm2.py",
-    "test_hf_families.py", "test_readme.py",
+    "test_notebooks.py",  # H
+    "test_xmrc_attribution.py", "test_sharding.py",  # H
+    "test_fault_injection.py", "test_pivot_pretraining.py",  # H
+    "test_attribution.py", "test_mixed_language_finetune.py",  # H
+    "test_gemma3_parity.py", "test_train.py",  # H
+    "test_knowledge_barriers.py", "test_sweep.py",  # H
+    "test_generation.py", "test_instruction_tune.py",  # H
+    "test_logit_lens.py", "test_hf_families.py", "test_surface.py", "test_tuned_lens.py",
+    "test_xmrc.py", "test_lens_cli.py", "test_smollm2.py", "test_readme.py", "test_word_translation.py",
+    "test_attention_runtime.py", "test_decoder.py", "test_attribution_parity.py", "test_scoring.py",
 )  # fmt: skip
 
 
@@ -35,57 +39,23 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
 
 
-# Memory-heavy tests (training a real model: weights, gradients and two AdamW moments in
-# fp32 plus compilation; an 8-device worker process, up to 11 GB) run alone: every test holds
-# a shared lock for its whole protocol (module fixtures included), a memory-heavy one an
-# exclusive lock, so it never overlaps a test of the other xdist worker. Two at once went past
-# the 24 GB of the CI machine; the OOM-killed worker then left pytest-xdist waiting forever.
-# A gate lock gives the exclusive one precedence (no starvation by a stream of short tests).
-_LOCK: dict = {"dir": None, "mode": None, "depth": 0}
-
-
-@contextlib.contextmanager
-def _suite_lock(exclusive: bool):
-    if _LOCK["mode"] is not None:  # already held by this process's current test
-        if exclusive and _LOCK["mode"] != "exclusive":
-            raise RuntimeError("a memory-heavy step in a test not marked @pytest.mark.memory_heavy")
-        _LOCK["depth"] += 1
-        try:
-            yield
-        finally:
-            _LOCK["depth"] -= 1
-        return
-    root = Path(_LOCK["dir"] or tempfile.gettempdir())
-    gate = open(root / "xling-suite-gate.lock", "w")  # noqa: SIM115
-    held = open(root / "xling-suite-memory.lock", "w")  # noqa: SIM115
-    try:
-        fcntl.flock(gate, fcntl.LOCK_EX)
-        fcntl.flock(held, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-    finally:
-        gate.close()
-    _LOCK["mode"] = "exclusive" if exclusive else "shared"
-    try:
-        yield
-    finally:
-        _LOCK["mode"] = None
-        held.close()
-
-
 def memory_heavy_lock():
-    """Inside a memory-heavy test (its own lock, re-entered) or a fixture of one."""
-    return _suite_lock(True)
+    """Inside a memory-heavy test (its own place, re-entered) or a fixture of one."""
+    return suite_memory.admitted(heavy=True)
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "memory_heavy: runs alone in the suite (conftest._suite_lock)")
-    # One directory for every xdist worker (each has its own basetemp).
-    _LOCK["dir"] = tempfile.gettempdir()
+    config.addinivalue_line(
+        "markers",
+        "memory_heavy(gb=12): reserves that much memory and excludes other heavy tests (suite_memory)",
+    )
+    suite_memory.configure()
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    heavy = item.get_closest_marker("memory_heavy") is not None
-    with _suite_lock(heavy):
+    marker = item.get_closest_marker("memory_heavy")
+    with suite_memory.admitted(heavy=marker is not None, gb=marker.kwargs.get("gb") if marker else None):
         yield
         if nextitem is None or nextitem.module is not item.module:
             _release_memory()
@@ -181,13 +151,49 @@ def gemma():
 @pytest.fixture(scope="session")
 def hf_gemma(gemma):
     """transformers' Gemma3ForCausalLM and tokenizer from the same GGUF file, fp32 on CPU."""
-    torch = pytest.importorskip("torch")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    return hf_reference(gemma.path)
 
-    kwargs = dict(gguf_file=gemma.path.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gemma.path.parent), dtype=torch.float32, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(str(gemma.path.parent), **kwargs)
-    return model.eval(), tokenizer
+
+def hf_reference(gguf_path):
+    """transformers' model (fp32, eval mode) and tokenizer as transformers reads a GGUF file.
+
+    Reading the GGUF is transformers' own conversion (its Python dequantization and tokenizer
+    conversion: about 2 minutes for Gemma 3 270M on 2 cores), so it runs once per file and
+    transformers version, across xdist workers and suite runs: the result is saved with
+    `save_pretrained` (fp32 safetensors, tokenizer.json, chat template) into the model cache
+    and loaded from there in seconds. The saved folder is transformers' serialization of the
+    same objects, checked when it is made (weights bitwise, token ids)."""
+    torch = pytest.importorskip("torch")
+    import transformers
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from xling.cache import cached_dir, known_sha256
+    from xling.registry import cache_root
+
+    gguf_path = Path(gguf_path)
+
+    def build(tmp: Path) -> None:
+        kwargs = dict(gguf_file=gguf_path.name, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), **kwargs)
+        # transformers dequantizes a GGUF file into fp32 weights on load but still marks the
+        # model "quantized with gguf", which save_pretrained refuses: drop the mark.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+        tokenizer.save_pretrained(tmp)
+        # The saved folder reads back as the same objects: weights bitwise, token ids.
+        saved = AutoModelForCausalLM.from_pretrained(str(tmp), dtype=torch.float32).state_dict()
+        fresh = model.state_dict()
+        assert saved.keys() == fresh.keys() and all(torch.equal(saved[k], fresh[k]) for k in fresh)
+        text = 'Deutsch: "Wasser" - 中文: "水" - Русский: «вода» 🙂\n\t  x'
+        assert AutoTokenizer.from_pretrained(str(tmp))(text)["input_ids"] == tokenizer(text)["input_ids"]
+
+    key = f"{known_sha256(gguf_path)[:16]}-transformers-{transformers.__version__}"
+    folder = cached_dir(cache_root() / "test-references" / key, build, check=AutoConfig.from_pretrained)
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    return model.eval(), AutoTokenizer.from_pretrained(str(folder))
 
 
 def write_gguf(path, arch: str = "gemma3", tensors: dict | None = None, metadata: dict | None = None):

@@ -7,6 +7,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+from conftest import hf_reference
 
 from xling.attribution.relevance import relevance
 
@@ -54,14 +55,9 @@ def test_gemma3_270m_matches_lxt(gemma, hf_gemma):
 
 @pytest.mark.slow
 def test_smollm2_matches_lxt():
-    import torch
-    from transformers import AutoModelForCausalLM
-
     import xling
 
     smol = xling.load("smollm2-135m-instruct")
-    hf = AutoModelForCausalLM.from_pretrained(
-        str(smol.path.parent), gguf_file=smol.path.name, dtype=torch.float32
-    ).eval()
+    hf, _ = hf_reference(smol.path)
     _, totals, value = _compare(smol.model, hf, "llama", smol.tokenizer)
     np.testing.assert_allclose(totals[-1], value, rtol=1e-5)

@@ -51,7 +51,7 @@ def test_rows_score_only_the_answer():
 
 
 @pytest.mark.slow
-@pytest.mark.memory_heavy
+@pytest.mark.memory_heavy(gb=6)  # 4.6 GB measured
 def test_runlocal_end_to_end(tmp_path):
     import xling
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_gguf
+from conftest import hf_reference, write_gguf
 from flax import nnx
 
 import xling
@@ -84,12 +84,7 @@ def smol():
 
 @pytest.fixture(scope="module")
 def hf_smol(smol):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    kwargs = dict(gguf_file=smol.path.name)
-    model = AutoModelForCausalLM.from_pretrained(str(smol.path.parent), dtype=torch.float32, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(str(smol.path.parent), **kwargs)
-    return model.eval(), tokenizer
+    return hf_reference(smol.path)
 
 
 # ---------------------------------------------------------------- the registry entry

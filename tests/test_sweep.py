@@ -187,7 +187,7 @@ def finished_sweep(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.memory_heavy
+@pytest.mark.memory_heavy(gb=6)  # two points at once and Ray: 5 GB measured
 def test_a_runlocal_sweep_runs_every_point_and_isolates_the_failing_one(finished_sweep):
     workdir, proc, _ = finished_sweep
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -208,7 +208,7 @@ def test_a_runlocal_sweep_runs_every_point_and_isolates_the_failing_one(finished
 
 
 @pytest.mark.slow
-@pytest.mark.memory_heavy
+@pytest.mark.memory_heavy(gb=6)  # two points at once and Ray: 5 GB measured
 def test_a_killed_sweep_reruns_only_unfinished_points_and_aggregates_the_same(tmp_path, finished_sweep):
     from xling.aggregate import aggregate
 
@@ -242,7 +242,7 @@ def test_a_killed_sweep_reruns_only_unfinished_points_and_aggregates_the_same(tm
 
 
 @pytest.mark.slow
-@pytest.mark.memory_heavy
+@pytest.mark.memory_heavy(gb=6)  # two points at once and Ray: 5 GB measured
 def test_dry_run_lists_points_and_their_state(tmp_path, finished_sweep):
     workdir, _, sweep_tmp = finished_sweep
     proc = _run_sweep(sweep_tmp, workdir, "--dry_run")  # the same sweep file: the same commands

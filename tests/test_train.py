@@ -199,7 +199,7 @@ def test_grain_batches_are_a_function_of_the_step():
 
 
 @pytest.mark.slow
-@pytest.mark.memory_heavy
+@pytest.mark.memory_heavy(gb=5)  # 3-4 GB measured
 def test_export_round_trip_in_transformers_and_xling(tmp_path):
     """A trained model exported as an HF directory: transformers loads it with per-layer
     parity and the same tokenizer ids, and xling.load reads it back exactly."""
@@ -242,7 +242,7 @@ def test_export_round_trip_in_transformers_and_xling(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.memory_heavy
+@pytest.mark.memory_heavy(gb=5)  # 3-4 GB measured
 def test_evaluation_hook_runs_an_experiment_on_the_current_weights(tmp_path):
     """Every N steps the hook exports the weights and runs a real experiment (knowledge
     barriers, one question) on them; a resumed run does not evaluate a finished step again."""
